@@ -1,0 +1,173 @@
+"""Usage data on DuckDB: schema checks when a source is added, and the normalised
+views (``usage_events``, ``shipments``) that impact rules query."""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from makegood.core.errors import InvalidInputError
+
+TEXT = ("VARCHAR",)
+INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
+           "UBIGINT", "HUGEINT")
+INSTANT = ("TIMESTAMP WITH TIME ZONE",)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    accepts: tuple[str, ...]
+    cast: str  # the DuckDB type the view exposes
+    required_value: bool  # empty values are an error
+    instant: bool = False
+
+
+SCHEMAS: dict[str, tuple[Column, ...]] = {
+    "usage_events": (
+        Column("customer_id", TEXT + INTEGER, "VARCHAR", True),
+        Column("occurred_at", TEXT + INSTANT, "TIMESTAMPTZ", True, instant=True),
+        Column("service", TEXT, "VARCHAR", True),
+        Column("outcome", TEXT, "VARCHAR", True),
+        Column("device", TEXT, "VARCHAR", False),
+        Column("region", TEXT, "VARCHAR", False),
+    ),
+    "shipments": (
+        Column("customer_id", TEXT + INTEGER, "VARCHAR", True),
+        Column("order_id", TEXT + INTEGER, "VARCHAR", True),
+        Column("due_at", TEXT + INSTANT, "TIMESTAMPTZ", True, instant=True),
+        Column("shipped_at", TEXT + INSTANT, "TIMESTAMPTZ", False, instant=True),
+    ),
+}
+# ISO-8601 with an explicit offset or Z at the end; a naive time is not an instant.
+OFFSET_PATTERN = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def detect_format(path: str) -> str:
+    lowered = path.lower()
+    if lowered.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lowered.endswith((".csv", ".csv.gz", ".tsv")):
+        return "csv"
+    raise InvalidInputError(f"{path}: unknown format; use .csv, .csv.gz or .parquet files")
+
+
+def matching_files(path: str) -> list[str]:
+    files = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+    files = [f for f in files if Path(f).is_file()]
+    if not files:
+        raise InvalidInputError(f"{path}: no file matches")
+    return files
+
+
+def reader_sql(path: str, fmt: str, with_filename: bool = False) -> str:
+    quoted = "'" + path.replace("'", "''") + "'"
+    extra = ", filename=true" if with_filename else ""
+    if fmt == "parquet":
+        return f"read_parquet({quoted}{extra})"
+    return f"read_csv({quoted}, header=true, all_varchar=true{extra})"
+
+
+def view_sql(table: str, path: str, fmt: str) -> str:
+    """The SELECT that exposes one source under its contract column names and types."""
+    parts = []
+    for col in SCHEMAS[table]:
+        expr = f"CAST({col.name} AS {col.cast})"
+        if not col.required_value and not col.instant:
+            expr = f"NULLIF({expr}, '')"
+        elif not col.required_value:
+            expr = f"CAST(NULLIF(CAST({col.name} AS VARCHAR), '') AS {col.cast})"
+        parts.append(f"{expr} AS {col.name}")
+    return f"SELECT {', '.join(parts)} FROM {reader_sql(path, fmt)}"
+
+
+def check_source(table: str, path: str) -> tuple[str, int]:
+    """Check columns, types and every value; returns (format, row count)."""
+    if table not in SCHEMAS:
+        raise InvalidInputError(f"{table!r} is not a source table; use one of {', '.join(SCHEMAS)}")
+    fmt = detect_format(path)
+    matching_files(path)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+    except duckdb.Error as exc:
+        raise InvalidInputError(f"{path}: cannot be read as {fmt} ({exc})") from None
+    types = {str(row[0]): str(row[1]) for row in described}
+    _check_columns(table, path, types)
+    return fmt, _check_values(con, table, path, fmt, types)
+
+
+def _check_columns(table: str, path: str, types: dict[str, str]) -> None:
+    problems = []
+    for col in SCHEMAS[table]:
+        found = types.get(col.name)
+        if found is None:
+            problems.append(f"column {col.name} is missing")
+        elif found not in col.accepts:
+            wanted = " or ".join(sorted({_describe(t) for t in col.accepts}))
+            problems.append(f"column {col.name} is {found}; it must be {wanted}")
+    if problems:
+        expected = ",".join(c.name for c in SCHEMAS[table])
+        raise InvalidInputError(
+            f"{path}: does not match the {table} contract ({expected})", problems
+        )
+
+
+def _describe(duck_type: str) -> str:
+    if duck_type in INTEGER:
+        return "an integer"
+    if duck_type in INSTANT:
+        return "a timestamp with time zone"
+    return "text"
+
+
+def _value_checks(table: str, types: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(column, SQL condition that marks a bad value, what is wrong) per check."""
+    checks = []
+    for col in SCHEMAS[table]:
+        raw = f"CAST({col.name} AS VARCHAR)"
+        if col.required_value:
+            checks.append((col.name, f"coalesce({raw}, '') = ''", "is empty"))
+        if col.instant and types[col.name] == "VARCHAR":
+            present = f"coalesce({raw}, '') <> ''"
+            checks.append((
+                col.name,
+                f"{present} AND (NOT regexp_matches({raw}, '{OFFSET_PATTERN}') "
+                f"OR TRY_CAST({raw} AS TIMESTAMPTZ) IS NULL)",
+                "is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z)",
+            ))
+    if table == "usage_events":
+        checks.append(("outcome", "outcome NOT IN ('ok', 'error')", "must be ok or error"))
+        checks.append(("service", "service <> lower(service)", "must be a lowercase service name"))
+    return checks
+
+
+def _check_values(con: duckdb.DuckDBPyConnection, table: str, path: str, fmt: str,
+                  types: dict[str, str]) -> int:
+    checks = _value_checks(table, types)
+    flags = ", ".join(f"({cond}) AS bad{i}" for i, (_, cond, _) in enumerate(checks))
+    numbered = (
+        f"SELECT *, row_number() OVER (PARTITION BY filename) AS row_number, {flags} "
+        f"FROM {reader_sql(path, fmt, with_filename=True)}"
+    )
+    counts = ", ".join(f"count(*) FILTER (WHERE bad{i})" for i in range(len(checks)))
+    firsts = ", ".join(
+        f"arg_min(filename || ', row ' || row_number || ': ' || "
+        f"coalesce(CAST({col} AS VARCHAR), '(empty)'), row_number) FILTER (WHERE bad{i})"
+        for i, (col, _, _) in enumerate(checks)
+    )
+    found = con.execute(f"SELECT count(*), {counts}, {firsts} FROM ({numbered})").fetchall()[0]
+    total = int(found[0])
+    problems = []
+    for i, (col, _, message) in enumerate(checks):
+        bad = int(found[1 + i])
+        if bad:
+            example = found[1 + len(checks) + i]
+            problems.append(f"column {col} {message}: {bad} row(s), first at {example}")
+    if problems:
+        raise InvalidInputError(f"{path}: {table} has bad values; nothing was added", problems)
+    return total

@@ -1,0 +1,69 @@
+"""Settings: ``makegood.toml`` in the working directory, then ``MAKEGOOD_*``
+environment variables (which win), then command-line options (which win over both)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from makegood.core.clock import Clock, FixedClock, SystemClock, ensure_aware
+
+CONFIG_FILE = Path("makegood.toml")
+
+
+class CompanySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "Example Video"
+    sender: str = "Example Video <apologies@example.com>"
+    support_phones: dict[str, str] = Field(
+        default_factory=lambda: {"US": "1-800-555-0100", "default": "1-800-555-0100"}
+    )
+
+
+class Settings(BaseSettings):
+    """Everything makegood reads from its environment, validated strictly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAKEGOOD_",
+        env_nested_delimiter="__",
+        toml_file=CONFIG_FILE,
+        extra="forbid",
+    )
+
+    database_url: str = "sqlite:///makegood.db"
+    now: datetime | None = None
+    smtp_url: str = "smtp://127.0.0.1:2525"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = "change-me"
+    actor: str | None = None
+    duckdb_memory_limit: str = "1GB"
+    duckdb_threads: int | None = None
+    company: CompanySettings = Field(default_factory=CompanySettings)
+
+    @field_validator("now")
+    @classmethod
+    def _now_is_aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else ensure_aware(value, "now")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def clock(self) -> Clock:
+        return FixedClock(self.now) if self.now is not None else SystemClock()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from makegood.db.base import Base, UTCDateTime
+
+STATUSES = ("active", "paused", "cancelled")
+
+
+class Customer(Base):
+    """A customer of the company, keyed by the company's own id."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'paused', 'cancelled')", name="status"),
+        CheckConstraint("monthly_price_minor >= 0", name="price_not_negative"),
+    )
+
+    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    locale: Mapped[str] = mapped_column(String(35))
+    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[str] = mapped_column(String(100), default="")
+    monthly_price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    next_bill_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,44 @@
+"""Bulk writes inside the caller's transaction: COPY on PostgreSQL, executemany on
+SQLite. Both go through the Session's own connection, so a rollback undoes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _driver_connection(session: Session) -> Any:
+    return session.connection().connection.driver_connection
+
+
+def insert_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Write Python rows into ``table`` as fast as the database allows."""
+    cols = ", ".join(columns)
+    raw = _driver_connection(session)
+    if dialect(session) == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+
+
+def copy_csv(session: Session, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:
+    """Stream CSV bytes (no header) into ``table`` with PostgreSQL COPY."""
+    cols = ", ".join(columns)
+    raw = _driver_connection(session)
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
+    ):
+        for chunk in chunks:
+            copy.write(chunk)

@@ -1,0 +1,77 @@
+"""The `makegood` command: global options, then one group per domain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from makegood.core.clock import parse_instant
+from makegood.core.errors import InvalidInputError, MakegoodError
+from makegood.customers.cli import app as customers_app
+from makegood.db import migrate
+from makegood.demo.cli import demo
+from makegood.entrypoints.bootstrap import AppContext, load_settings
+from makegood.entrypoints.context import app_context
+from makegood.entrypoints.errors import reports_errors, show_error
+from makegood.impact.cli import app as impact_app
+from makegood.incidents.cli import app as incidents_app
+from makegood.sources.cli import app as sources_app
+
+app = typer.Typer(
+    name="makegood",
+    help="Proactive service recovery: find who an incident hurt, decide what each is owed, "
+    "apologise and credit them exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(customers_app, name="customers")
+app.add_typer(sources_app, name="sources")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(impact_app, name="impact")
+app.command("demo")(demo)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="SQLAlchemy URL; default sqlite:///makegood.db "
+        "(env MAKEGOOD_DATABASE_URL).")] = None,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Act as if it were this instant (ISO-8601 with offset; env MAKEGOOD_NOW).")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Settings come from makegood.toml, then MAKEGOOD_* variables, then these options."""
+    try:
+        if now is not None:
+            try:
+                parse_instant(now, "--now")
+            except ValueError as exc:
+                raise InvalidInputError(str(exc)) from None
+        settings = load_settings(database_url=database, now=now)
+    except MakegoodError as exc:
+        show_error(exc, json_output)
+        raise typer.Exit(1) from None
+    ctx.obj = AppContext(settings=settings, json=json_output)
+
+
+@app.command("init")
+@reports_errors
+def init(ctx: typer.Context) -> None:
+    """Create the database or migrate it to the newest schema (safe to run again)."""
+    app_ = app_context(ctx)
+    before, after = migrate.upgrade(app_.engine)
+    url = app_.engine.url.render_as_string(hide_password=True)
+    app_.emit(
+        {"database": url, "schema_before": before, "schema": after},
+        lambda: app_.out.print(
+            f"Database {url} is at schema {after}"
+            + ("" if before == after else f" (was {before or 'empty'})")
+        ),
+    )
+
+
+def main() -> None:
+    app()

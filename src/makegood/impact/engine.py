@@ -1,0 +1,157 @@
+"""Runs impact rules on DuckDB, set-based end to end: one query per rule over the
+usage data, one aggregation to keep a single impact per customer."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from makegood.adapters.duckdb_sources import view_sql
+from makegood.core.errors import ConfigurationError, InvalidInputError
+from makegood.impact import rules
+from makegood.impact.rules import CustomRule, Window
+
+RESULT_COLUMNS = ("customer_id", "confidence", "magnitude", "rule", "evidence")
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    path: str
+    format: str
+
+
+@dataclass
+class EngineResult:
+    impacts: pa.Table
+    unknown_customers: int
+    rules: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    config: dict[str, str | int] = {"memory_limit": memory_limit}
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _builtin_selects(con: duckdb.DuckDBPyConnection, w: Window,
+                     sources: dict[str, SourceRef]) -> list[tuple[str, str]]:
+    selects = []
+    if rules.SHIPPING in w.services:
+        _require(sources, "shipments", rules.SHIPPING)
+        selects.append(("late_shipment", rules.late_shipment(w)))
+    if w.usage_services:
+        _require(sources, "usage_events", ", ".join(w.usage_services))
+        con.execute(f"CREATE TEMP TABLE habit_weeks AS {rules.habit_weeks(w)}")
+        # Instants cross into Python as epoch microseconds: no pytz needed.
+        coarse = [
+            (_from_us(lo), _from_us(hi)) for lo, hi in con.execute(
+                "SELECT epoch_us(min(week_start)), epoch_us(max(week_end)) FROM habit_weeks "
+                "GROUP BY k ORDER BY k"
+            ).fetchall()
+        ]
+        selects.append(("failed_usage", rules.failed_usage(w)))
+        selects.append(("habitual_usage", rules.habitual_usage(w, coarse)))
+    return selects
+
+
+def _from_us(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def _require(sources: dict[str, SourceRef], table: str, services: str) -> None:
+    if table not in sources:
+        raise ConfigurationError(
+            f"the incident affects {services}, which needs {table} data; "
+            f"add it with `makegood sources add {table} PATH`"
+        )
+
+
+def compute_impacts(
+    customers: pa.Table,
+    sources: dict[str, SourceRef],
+    w: Window,
+    custom: list[CustomRule],
+    builtin: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> EngineResult:
+    """Who the incident hurt: one row per known customer, strongest finding first.
+
+    ``customers`` holds (customer_id, timezone) for every customer makegood knows.
+    """
+    con = con or connect()
+    con.register("customers", customers)
+    for table, ref in sources.items():
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(table, ref.path, ref.format)}")
+    started = time.perf_counter()
+    selects = _builtin_selects(con, w, sources) if builtin else []
+    parts = [f"SELECT *, {rank} AS rule_rank FROM ({sql})" for rank, (_, sql) in enumerate(selects)]
+    con.execute(
+        "CREATE TEMP TABLE matches (customer_id VARCHAR, confidence VARCHAR, magnitude BIGINT, "
+        "rule VARCHAR, evidence VARCHAR, rule_rank INTEGER)"
+    )
+    if parts:
+        con.execute("INSERT INTO matches " + " UNION ALL ".join(parts))
+    for offset, rule in enumerate(custom):
+        _run_custom(con, rule, w, len(selects) + offset)
+    unknown_row = con.execute(
+        "SELECT count(DISTINCT customer_id) FROM matches m "
+        "ANTI JOIN customers c ON c.customer_id = m.customer_id"
+    ).fetchall()[0]
+    impacts = con.sql(
+        """
+        SELECT m.customer_id,
+               arg_min(m.confidence, m.rank) AS confidence,
+               arg_min(m.magnitude, m.rank) AS magnitude,
+               arg_min(m.rule, m.rank) AS rule,
+               '[' || string_agg(m.evidence, ',' ORDER BY m.rank) || ']' AS evidence
+        FROM (SELECT *, (CASE confidence WHEN 'confirmed' THEN 0 ELSE 1 END) * 1000 + rule_rank
+                        AS rank FROM matches) m
+        SEMI JOIN customers c ON c.customer_id = m.customer_id
+        GROUP BY m.customer_id
+        """
+    ).to_arrow_table()
+    elapsed = time.perf_counter() - started
+    return EngineResult(
+        impacts=impacts,
+        unknown_customers=int(unknown_row[0]),
+        rules=[name for name, _ in selects] + [r.name for r in custom],
+        seconds={"query": elapsed},
+    )
+
+
+def _run_custom(con: duckdb.DuckDBPyConnection, rule: CustomRule, w: Window, rank: int) -> None:
+    try:
+        con.execute(f"INSERT INTO matches {rules.custom_rule_select(rule, w, rank)}")
+    except duckdb.Error as exc:
+        raise InvalidInputError(
+            f"{rule.path}: the rule failed ({exc}); it must return customer_id, confidence, "
+            "magnitude, evidence"
+        ) from None
+    bad = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE customer_id IS NULL OR customer_id = ''),
+               count(*) FILTER (WHERE confidence NOT IN ('confirmed', 'possible')
+                                OR confidence IS NULL),
+               count(*) FILTER (WHERE magnitude IS NULL OR magnitude < 0),
+               any_value(confidence) FILTER (WHERE confidence NOT IN ('confirmed', 'possible'))
+        FROM matches WHERE rule_rank = {rank}
+        """
+    ).fetchall()[0]
+    problems = []
+    if bad[0]:
+        problems.append(f"{bad[0]} row(s) have no customer_id")
+    if bad[1]:
+        problems.append(f"{bad[1]} row(s) have a confidence other than confirmed or possible "
+                        f"(e.g. {bad[3]!r})")
+    if bad[2]:
+        problems.append(f"{bad[2]} row(s) have a magnitude that is not a whole number >= 0")
+    if problems:
+        raise InvalidInputError(f"{rule.path}: the rule returned bad rows", problems)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from makegood.db.base import Base, UTCDateTime
+
+CONFIDENCES = ("confirmed", "possible")
+
+
+class Impact(Base):
+    """One customer hurt by one incident, how sure we are, and what says so.
+
+    No foreign keys here on purpose: impacts are written in bulk (COPY) from a
+    query that already joins known customers, and a per-row FK trigger would
+    halve the write rate. The composite key is the only index.
+    """
+
+    __tablename__ = "impacts"
+
+    incident_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    confidence: Mapped[str] = mapped_column(String(9))
+    magnitude: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[str] = mapped_column(Text)
+
+
+class ImpactRun(Base):
+    """A record of each `impact run`: when, with which rules, what it found."""
+
+    __tablename__ = "impact_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    confirmed: Mapped[int] = mapped_column(Integer)
+    possible: Mapped[int] = mapped_column(Integer)
+    unknown_customers: Mapped[int] = mapped_column(Integer)
+    query_seconds: Mapped[float] = mapped_column(Float)

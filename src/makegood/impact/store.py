@@ -1,0 +1,68 @@
+"""Reads what the engine needs from the database and writes what it found back:
+COPY on PostgreSQL, one executemany on SQLite, always inside the caller's transaction."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from makegood.customers.models import Customer
+from makegood.db.bulk import copy_csv, dialect, insert_rows
+from makegood.impact.models import Impact
+
+STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
+CHUNK_ROWS = 100_000
+ZONES_SCHEMA = pa.schema([("customer_id", pa.string()), ("timezone", pa.string())])
+
+
+def customer_zones(session: Session) -> pa.Table:
+    """(customer_id, timezone) of every known customer, as an Arrow table."""
+    if dialect(session) == "postgresql":
+        raw = session.connection().connection.driver_connection
+        with tempfile.TemporaryFile() as spool:
+            with raw.cursor() as cursor, cursor.copy(
+                "COPY (SELECT customer_id, timezone FROM customers) TO STDOUT WITH (FORMAT csv)"
+            ) as copy:
+                for block in copy:
+                    spool.write(block)
+            spool.seek(0)
+            return pacsv.read_csv(
+                spool,
+                read_options=pacsv.ReadOptions(column_names=["customer_id", "timezone"]),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=ZONES_SCHEMA, strings_can_be_null=False
+                ),
+            )
+    rows = session.execute(select(Customer.customer_id, Customer.timezone)).all()
+    ids, zones = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [])
+    return pa.table([pa.array(ids, pa.string()), pa.array(zones, pa.string())],
+                    schema=ZONES_SCHEMA)
+
+
+def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> None:
+    """Delete the incident's impacts and write the new set, in one transaction."""
+    session.execute(delete(Impact).where(Impact.incident_id == incident_id))
+    if impacts.num_rows == 0:
+        return
+    table = impacts.select(list(STORED[1:])).add_column(
+        0, "incident_id", pa.array([incident_id] * impacts.num_rows, pa.int32())
+    ) if impacts.num_rows else impacts
+    if dialect(session) == "postgresql":
+        copy_csv(session, "impacts", STORED, _csv_chunks(table))
+    else:
+        columns = [table.column(name).to_pylist() for name in STORED]
+        insert_rows(session, "impacts", STORED, zip(*columns, strict=True))
+
+
+def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
+    options = pacsv.WriteOptions(include_header=False)
+    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+        buffer = io.BytesIO()
+        pacsv.write_csv(batch, buffer, options)
+        yield buffer.getvalue()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from makegood.entrypoints.context import app_context
+from makegood.entrypoints.errors import reports_errors
+from makegood.sources.models import TABLES
+from makegood.sources.service import add_source, list_sources
+
+app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).",
+                  no_args_is_help=True)
+
+
+@app.command("add")
+@reports_errors
+def add(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help=f"One of: {', '.join(TABLES)}.")],
+    path: Annotated[str, typer.Argument(help="A CSV or Parquet file, or a glob like 'events/*.parquet'.")],
+) -> None:
+    """Point makegood at usage data; columns, types and every value are checked first.
+
+    usage_events: customer_id,occurred_at,service,outcome,device,region
+    shipments:    customer_id,order_id,due_at,shipped_at
+    Instants must carry an offset or Z. Adding a table again replaces its path.
+    """
+    app = app_context(ctx)
+    with app.uow() as uow:
+        added = add_source(uow.session, table, path, app.now(), app.actor)
+        uow.commit()
+    app.emit(
+        {"table": added.table, "path": added.path, "format": added.format, "rows": added.rows,
+         "replaced": added.replaced},
+        lambda: app.out.print(f"{added.table}: {added.rows} row(s) in {added.path} "
+                              f"({added.format})" + (f", replacing {added.replaced}"
+                                                     if added.replaced else "")),
+    )
+
+
+@app.command("list")
+@reports_errors
+def list_(ctx: typer.Context) -> None:
+    """Show the registered data sources."""
+    app = app_context(ctx)
+    with app.uow() as uow:
+        sources = [{"table": s.table_name, "path": s.path, "format": s.format,
+                    "added_at": s.added_at.isoformat()} for s in list_sources(uow.session)]
+
+    def human() -> None:
+        table = Table("table", "format", "path", "added")
+        for s in sources:
+            table.add_row(s["table"], s["format"], s["path"], s["added_at"])
+        app.out.print(table)
+
+    app.emit({"sources": sources}, human)
