@@ -38,7 +38,9 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh, empty database URL: a new SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "makegood.db"

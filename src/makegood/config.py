@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     now: datetime | None = None
     smtp_url: str = "smtp://127.0.0.1:2525"
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = "change-me"
+    # Signs claim-page forms; set MAKEGOOD_SECRET_KEY wherever pages are served.
+    secret_key: str = ""
     actor: str | None = None
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int | None = None

@@ -37,9 +37,17 @@ def _impacts(engine: object, incident_id: int) -> dict[str, Impact]:
 def test_streaming_impacts_equal_ground_truth_across_dst(engine, tmp_path, fmt):
     t = _load(engine, tmp_path, fmt)
     with UnitOfWork(engine) as uow:
-        incident = declare(uow.session, Declaration(
-            services=["streaming"], start=gt.STREAM_START, end=gt.STREAM_END,
-            title="Playback failing"), gt.NOW, "test")
+        incident = declare(
+            uow.session,
+            Declaration(
+                services=["streaming"],
+                start=gt.STREAM_START,
+                end=gt.STREAM_END,
+                title="Playback failing",
+            ),
+            gt.NOW,
+            "test",
+        )
         report = run_impact(uow.session, incident.id, gt.NOW, "test")
         uow.commit()
 
@@ -48,8 +56,10 @@ def test_streaming_impacts_equal_ground_truth_across_dst(engine, tmp_path, fmt):
     possible = {c for c, i in found.items() if i.confidence == "possible"}
     assert confirmed == t.streaming_confirmed
     assert possible == t.streaming_possible
-    assert (report.confirmed, report.possible) == (len(t.streaming_confirmed),
-                                                   len(t.streaming_possible))
+    assert (report.confirmed, report.possible) == (
+        len(t.streaming_confirmed),
+        len(t.streaming_possible),
+    )
     assert report.unknown_customers == len(t.unknown_ids - {"ghost-ship"})
     assert all(found[c].rule == "habitual_usage" for c in possible)
     assert all(found[c].magnitude == 120 for c in possible)  # minutes in the window
@@ -61,9 +71,14 @@ def test_streaming_impacts_equal_ground_truth_across_dst(engine, tmp_path, fmt):
 def test_shipping_impacts_equal_ground_truth(engine, tmp_path, fmt):
     t = _load(engine, tmp_path, fmt)
     with UnitOfWork(engine) as uow:
-        incident = declare(uow.session, Declaration(
-            services=["shipping"], start=gt.SHIP_START, end=gt.SHIP_END,
-            title="Warehouse down"), gt.NOW, "test")
+        incident = declare(
+            uow.session,
+            Declaration(
+                services=["shipping"], start=gt.SHIP_START, end=gt.SHIP_END, title="Warehouse down"
+            ),
+            gt.NOW,
+            "test",
+        )
         report = run_impact(uow.session, incident.id, gt.NOW, "test")
         uow.commit()
 

@@ -49,12 +49,21 @@ class Builder:
 
     def customer(self, scenario: str, zone: str = NY, status: str = "active") -> str:
         cid = f"{scenario}-{len(self.truth.customers):04d}"
-        self.truth.customers.append({
-            "customer_id": cid, "email": f"{cid}@example.com", "first_name": "Sam",
-            "locale": "en-US", "timezone": zone, "country": "US", "status": status,
-            "plan": "standard", "monthly_price": "15.49", "currency": "USD",
-            "next_bill_date": "2026-03-20",
-        })
+        self.truth.customers.append(
+            {
+                "customer_id": cid,
+                "email": f"{cid}@example.com",
+                "first_name": "Sam",
+                "locale": "en-US",
+                "timezone": zone,
+                "country": "US",
+                "status": status,
+                "plan": "standard",
+                "monthly_price": "15.49",
+                "currency": "USD",
+                "next_bill_date": "2026-03-20",
+            }
+        )
         # Background use far from every window (Thursdays at noon UTC), as real
         # customers have; it must never count as a habit or as harm.
         for week in range(5):
@@ -69,10 +78,20 @@ class Builder:
         minutes = int((STREAM_END - STREAM_START).total_seconds() // 60)
         return STREAM_START + timedelta(minutes=self.rng.randrange(minutes))
 
-    def habit(self, cid: str, zone: str, local_hour: int, local_minute: int, weeks: list[int],
-              weekday_offset: int = 0, service: str = "streaming") -> None:
+    def habit(
+        self,
+        cid: str,
+        zone: str,
+        local_hour: int,
+        local_minute: int,
+        weeks: list[int],
+        weekday_offset: int = 0,
+        service: str = "streaming",
+    ) -> None:
         """Use at the same local wall-clock time on Monday 9 March minus k weeks."""
-        local = datetime(2026, 3, 9 + weekday_offset, local_hour, local_minute, tzinfo=ZoneInfo(zone))
+        local = datetime(
+            2026, 3, 9 + weekday_offset, local_hour, local_minute, tzinfo=ZoneInfo(zone)
+        )
         for k in weeks:
             self.event(cid, (local - timedelta(weeks=k)).astimezone(UTC), "ok", service)
 
@@ -187,8 +206,19 @@ def build(seed: int = 20260309) -> Truth:
     return t
 
 
-CUSTOMER_COLUMNS = ["customer_id", "email", "first_name", "locale", "timezone", "country",
-                    "status", "plan", "monthly_price", "currency", "next_bill_date"]
+CUSTOMER_COLUMNS = [
+    "customer_id",
+    "email",
+    "first_name",
+    "locale",
+    "timezone",
+    "country",
+    "status",
+    "plan",
+    "monthly_price",
+    "currency",
+    "next_bill_date",
+]
 
 
 def write(t: Truth, directory: Path, fmt: str) -> dict[str, Path]:
@@ -207,8 +237,11 @@ def write(t: Truth, directory: Path, fmt: str) -> dict[str, Path]:
             w.writerow(["customer_id", "occurred_at", "service", "outcome", "device", "region"])
             for i, (cid, at, service, outcome) in enumerate(t.events):
                 # Alternate Z and the customer's own offset: both are instants.
-                shown = at.astimezone(ZoneInfo(zones.get(cid, NY))).isoformat() if i % 2 else \
-                    at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                shown = (
+                    at.astimezone(ZoneInfo(zones.get(cid, NY))).isoformat()
+                    if i % 2
+                    else at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                )
                 w.writerow([cid, shown, service, outcome, "tv", "" if i % 3 else "na"])
         with shipments.open("w", newline="") as fh:
             w = csv.writer(fh)
@@ -218,18 +251,28 @@ def write(t: Truth, directory: Path, fmt: str) -> dict[str, Path]:
         return {"customers": customers, "usage_events": events, "shipments": shipments}
     ts = pa.timestamp("us", tz="UTC")
     events, shipments = directory / "usage_events.parquet", directory / "shipments.parquet"
-    pq.write_table(pa.table({
-        "customer_id": [e[0] for e in t.events],
-        "occurred_at": pa.array([e[1] for e in t.events], ts),
-        "service": [e[2] for e in t.events],
-        "outcome": [e[3] for e in t.events],
-        "device": ["tv"] * len(t.events),
-        "region": pa.array([None] * len(t.events), pa.string()),
-    }), events)
-    pq.write_table(pa.table({
-        "customer_id": [s[0] for s in t.shipments],
-        "order_id": [s[1] for s in t.shipments],
-        "due_at": pa.array([s[2] for s in t.shipments], ts),
-        "shipped_at": pa.array([s[3] for s in t.shipments], ts),
-    }), shipments)
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": [e[0] for e in t.events],
+                "occurred_at": pa.array([e[1] for e in t.events], ts),
+                "service": [e[2] for e in t.events],
+                "outcome": [e[3] for e in t.events],
+                "device": ["tv"] * len(t.events),
+                "region": pa.array([None] * len(t.events), pa.string()),
+            }
+        ),
+        events,
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": [s[0] for s in t.shipments],
+                "order_id": [s[1] for s in t.shipments],
+                "due_at": pa.array([s[2] for s in t.shipments], ts),
+                "shipped_at": pa.array([s[3] for s in t.shipments], ts),
+            }
+        ),
+        shipments,
+    )
     return {"customers": customers, "usage_events": events, "shipments": shipments}

@@ -12,8 +12,17 @@ import duckdb
 from makegood.core.errors import InvalidInputError
 
 TEXT = ("VARCHAR",)
-INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
-           "UBIGINT", "HUGEINT")
+INTEGER = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "HUGEINT",
+)
 INSTANT = ("TIMESTAMP WITH TIME ZONE",)
 
 
@@ -134,20 +143,23 @@ def _value_checks(table: str, types: dict[str, str]) -> list[tuple[str, str, str
             checks.append((col.name, f"coalesce({raw}, '') = ''", "is empty"))
         if col.instant and types[col.name] == "VARCHAR":
             present = f"coalesce({raw}, '') <> ''"
-            checks.append((
-                col.name,
-                f"{present} AND (NOT regexp_matches({raw}, '{OFFSET_PATTERN}') "
-                f"OR TRY_CAST({raw} AS TIMESTAMPTZ) IS NULL)",
-                "is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z)",
-            ))
+            checks.append(
+                (
+                    col.name,
+                    f"{present} AND (NOT regexp_matches({raw}, '{OFFSET_PATTERN}') "
+                    f"OR TRY_CAST({raw} AS TIMESTAMPTZ) IS NULL)",
+                    "is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z)",
+                )
+            )
     if table == "usage_events":
         checks.append(("outcome", "outcome NOT IN ('ok', 'error')", "must be ok or error"))
         checks.append(("service", "service <> lower(service)", "must be a lowercase service name"))
     return checks
 
 
-def _check_values(con: duckdb.DuckDBPyConnection, table: str, path: str, fmt: str,
-                  types: dict[str, str]) -> int:
+def _check_values(
+    con: duckdb.DuckDBPyConnection, table: str, path: str, fmt: str, types: dict[str, str]
+) -> int:
     checks = _value_checks(table, types)
     flags = ", ".join(f"({cond}) AS bad{i}" for i, (_, cond, _) in enumerate(checks))
     numbered = (

@@ -49,9 +49,7 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     exponent = currency_exponent(currency)
     scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
-        raise ValueError(
-            f"{amount} has more decimals than {currency} allows ({exponent})"
-        )
+        raise ValueError(f"{amount} has more decimals than {currency} allows ({exponent})")
     return int(scaled)
 
 

@@ -6,7 +6,6 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from makegood.customers.service import import_customers
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -17,7 +16,9 @@ app = typer.Typer(help="Customers: the people makegood may owe an apology.", no_
 @reports_errors
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A .csv or .parquet file with the customers columns.")],
+    file: Annotated[
+        Path, typer.Argument(help="A .csv or .parquet file with the customers columns.")
+    ],
 ) -> None:
     """Import customers from CSV or Parquet, all or nothing; re-imports update by customer_id.
 
@@ -26,10 +27,20 @@ def import_(
     written; every bad field is reported with its row and column.
     Prints {"imported": n, "updated": n} with --json.
     """
+    from makegood.customers.service import import_customers
+
     app = app_context(ctx)
-    with Progress(TextColumn("checking {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=app.err,
-                  disable=app.json or not app.err.is_terminal) as progress, app.uow() as uow:
+    with (
+        Progress(
+            TextColumn("checking {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=app.err,
+            disable=app.json or not app.err.is_terminal,
+        ) as progress,
+        app.uow() as uow,
+    ):
         task = progress.add_task(file.name, total=None)
 
         def advance(n: int) -> None:
@@ -39,6 +50,7 @@ def import_(
         uow.commit()
     app.emit(
         {"imported": result.imported, "updated": result.updated},
-        lambda: app.out.print(f"Imported {result.imported} new customer(s), "
-                              f"updated {result.updated}."),
+        lambda: app.out.print(
+            f"Imported {result.imported} new customer(s), updated {result.updated}."
+        ),
     )

@@ -62,7 +62,7 @@ def _zones() -> frozenset[str]:
 
 @cache
 def _countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if _COUNTRY.match(code))
+    return frozenset(str(code) for code in Locale("en").territories if _COUNTRY.match(str(code)))
 
 
 @cache
@@ -73,7 +73,9 @@ def check_locale(tag: str) -> str:
     try:
         Locale.parse(tag, sep="-")
     except (UnknownLocaleError, ValueError):
-        raise ValueError(f"{tag!r} is not a locale makegood can write in (unknown to CLDR)") from None
+        raise ValueError(
+            f"{tag!r} is not a locale makegood can write in (unknown to CLDR)"
+        ) from None
     return tag
 
 

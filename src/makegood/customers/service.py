@@ -83,7 +83,9 @@ def _text_columns(table: pa.Table, path: Path) -> dict[str, list[str]]:
                 "store prices as decimal or text so no cent is lost"
             )
         if pa.types.is_timestamp(column.type):
-            raise InvalidInputError(f"{path}: column {name} must be a date or text, not a timestamp")
+            raise InvalidInputError(
+                f"{path}: column {name} must be a date or text, not a timestamp"
+            )
         values = column.cast(pa.string()).to_pylist()
         columns[name] = ["" if v is None else v for v in values]
     return columns
@@ -110,8 +112,12 @@ def validate_file(path: Path, progress: Progress | None = None) -> list[Customer
             if earlier != number:
                 total_bad += 1
                 problems.append(
-                    _place(path, number, "customer_id",
-                           f"{row.customer_id!r} already appears in row {earlier}")
+                    _place(
+                        path,
+                        number,
+                        "customer_id",
+                        f"{row.customer_id!r} already appears in row {earlier}",
+                    )
                 )
             rows.append(row)
         if progress is not None and number % 1000 == 0:
@@ -150,11 +156,14 @@ def import_customers(
         )
     )
     insert_rows(session, STAGE, STORED, _tuples(rows))
-    updated = session.scalar(
-        select(func.count()).select_from(Customer).where(
-            Customer.customer_id.in_(text(f"SELECT customer_id FROM {STAGE}"))
+    updated = (
+        session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.customer_id.in_(text(f"SELECT customer_id FROM {STAGE}")))
         )
-    ) or 0
+        or 0
+    )
     stage = table(STAGE, *(column(name) for name in STORED))
     stamp = literal(now, UTCDateTime())
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -174,5 +183,16 @@ def import_customers(
 
 def _tuples(rows: list[CustomerRow]) -> Iterator[tuple[object, ...]]:
     for r in rows:
-        yield (r.customer_id, r.email, r.first_name, r.locale, r.timezone, r.country,
-               r.status, r.plan, r.monthly_price_minor, r.currency, r.next_bill_date)
+        yield (
+            r.customer_id,
+            r.email,
+            r.first_name,
+            r.locale,
+            r.timezone,
+            r.country,
+            r.status,
+            r.plan,
+            r.monthly_price_minor,
+            r.currency,
+            r.next_bill_date,
+        )

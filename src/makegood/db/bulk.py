@@ -13,7 +13,7 @@ def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _driver_connection(session: Session) -> Any:
+def driver_connection(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
@@ -22,7 +22,7 @@ def insert_rows(
 ) -> None:
     """Write Python rows into ``table`` as fast as the database allows."""
     cols = ", ".join(columns)
-    raw = _driver_connection(session)
+    raw = driver_connection(session)
     if dialect(session) == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:
@@ -35,7 +35,7 @@ def insert_rows(
 def copy_csv(session: Session, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:
     """Stream CSV bytes (no header) into ``table`` with PostgreSQL COPY."""
     cols = ", ".join(columns)
-    raw = _driver_connection(session)
+    raw = driver_connection(session)
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,

@@ -6,7 +6,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from makegood.demo.walkthrough import run_demo
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -14,32 +13,52 @@ from makegood.entrypoints.errors import reports_errors
 @reports_errors
 def demo(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo writes its data and "
-                                            "SQLite database (rebuilt on each run).")] = Path("makegood-demo"),
+    directory: Annotated[
+        Path,
+        typer.Option(
+            "--dir",
+            help="Where the demo writes its data and SQLite database (rebuilt on each run).",
+        ),
+    ] = Path("makegood-demo"),
 ) -> None:
     """Walk both seed cases on generated data: a shipping outage over most of a Monday
     (late orders: confirmed harm) and a streaming failure one evening (errors:
     confirmed; regular viewers who did not watch: possible harm)."""
+    from makegood.demo.walkthrough import run_demo
+
     app = app_context(ctx)
     result = run_demo(directory)
-    data = {"directory": str(result.directory), "database": result.database_url,
-            "customers": result.customers, "incidents": result.incidents}
+    data = {
+        "directory": str(result.directory),
+        "database": result.database_url,
+        "customers": result.customers,
+        "incidents": result.incidents,
+    }
 
     def human() -> None:
-        app.out.print(f"Generated {result.customers} customers with usage and shipments in "
-                      f"{result.directory}/data; database {result.database_url}\n")
+        app.out.print(
+            f"Generated {result.customers} customers with usage and shipments in "
+            f"{result.directory}/data; database {result.database_url}\n"
+        )
         table = Table("incident", "service", "window (UTC)", "confirmed", "possible")
         for inc in result.incidents:
-            table.add_row(f"{inc['id']}: {inc['title']}", inc["service"],
-                          f"{inc['start']} – {inc['end']}", str(inc["confirmed"]),
-                          str(inc["possible"]))
+            table.add_row(
+                f"{inc['id']}: {inc['title']}",
+                inc["service"],
+                f"{inc['start']} – {inc['end']}",
+                str(inc["confirmed"]),
+                str(inc["possible"]),
+            )
         app.out.print(table)
         for inc in result.incidents:
-            app.out.print(f"\n[bold]Incident {inc['id']}[/bold] — first impacts and their evidence:")
+            app.out.print(
+                f"\n[bold]Incident {inc['id']}[/bold] — first impacts and their evidence:"
+            )
             for s in inc["sample"]:
-                app.out.print(f"  {s['customer_id']} {s['confidence']} (magnitude "
-                              f"{s['magnitude']}, {s['rule']}): {s['evidence']}")
-        app.out.print("\nExplore with: makegood --database "
-                      f"{result.database_url} incidents show 1")
+                app.out.print(
+                    f"  {s['customer_id']} {s['confidence']} (magnitude "
+                    f"{s['magnitude']}, {s['rule']}): {s['evidence']}"
+                )
+        app.out.print(f"\nExplore with: makegood --database {result.database_url} incidents show 1")
 
     app.emit(data, human)

@@ -29,8 +29,28 @@ PROFILES = (
 )
 # Weights: how many of each 20 customers get each profile.
 WEIGHTS = (5, 3, 3, 1, 2, 2, 1, 1, 1, 1)
-FIRST_NAMES = ("Ada", "Ben", "Chloé", "Dmitri", "Emma", "Farah", "Gus", "Hana", "Ines", "José",
-               "Kenji", "Lena", "Malik", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tess")
+FIRST_NAMES = (
+    "Ada",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Emma",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ines",
+    "José",
+    "Kenji",
+    "Lena",
+    "Malik",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tess",
+)
 DEVICES = ("tv", "mobile", "web", "console")
 SECONDS_PER_WEEK = 7 * 24 * 3600
 
@@ -53,17 +73,24 @@ class Scenario:
     # Monday 2 February 2026; four weeks of history, then the week of the outages.
     period_start: datetime = datetime(2026, 2, 2, tzinfo=UTC)
     weeks: int = 5
-    shipping: Outage = field(default_factory=lambda: Outage(
-        "shipping", datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 3, 2, 0, tzinfo=UTC),
-        "Warehouse shipping system down",
-        "Our shipping system was down for most of Monday, so orders due that day left late.",
-    ))
-    streaming: Outage = field(default_factory=lambda: Outage(
-        "streaming", datetime(2026, 3, 5, 0, 30, tzinfo=UTC),
-        datetime(2026, 3, 5, 3, 30, tzinfo=UTC),
-        "Streaming playback failures",
-        "Streaming failed for many members on Wednesday evening.",
-    ))
+    shipping: Outage = field(
+        default_factory=lambda: Outage(
+            "shipping",
+            datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+            datetime(2026, 3, 3, 2, 0, tzinfo=UTC),
+            "Warehouse shipping system down",
+            "Our shipping system was down for most of Monday, so orders due that day left late.",
+        )
+    )
+    streaming: Outage = field(
+        default_factory=lambda: Outage(
+            "streaming",
+            datetime(2026, 3, 5, 0, 30, tzinfo=UTC),
+            datetime(2026, 3, 5, 3, 30, tzinfo=UTC),
+            "Streaming playback failures",
+            "Streaming failed for many members on Wednesday evening.",
+        )
+    )
 
     @property
     def period_end(self) -> datetime:
@@ -85,7 +112,10 @@ def customers_sql(s: Scenario) -> str:
         for n, (p, w) in enumerate(zip(PROFILES, WEIGHTS, strict=True))
     )
     names = "[" + ", ".join(f"'{n}'" for n in FIRST_NAMES) + "]"
-    r = lambda salt: _rand("i", s.seed, salt)  # noqa: E731
+
+    def r(salt: str) -> str:
+        return _rand("i", s.seed, salt)
+
     return f"""
     WITH profiles AS (
         SELECT *, sum(weight) OVER (ORDER BY n ROWS UNBOUNDED PRECEDING) - weight AS lo,
@@ -94,13 +124,13 @@ def customers_sql(s: Scenario) -> str:
                                        premium, weight)
     ),
     base AS (
-        SELECT range AS i, {r('profile')} % {sum(WEIGHTS)} AS pick, {r('plan')} % 10 AS plan_pick,
-               {r('status')} % 100 AS status_pick
+        SELECT range AS i, {r("profile")} % {sum(WEIGHTS)} AS pick, {r("plan")} % 10 AS plan_pick,
+               {r("status")} % 100 AS status_pick
         FROM range({s.customers})
     )
     SELECT printf('c%08d', i) AS customer_id,
            printf('member%d@example.com', i) AS email,
-           {names}[1 + {r('name')} % {len(FIRST_NAMES)}] AS first_name,
+           {names}[1 + {r("name")} % {len(FIRST_NAMES)}] AS first_name,
            p.locale, p.tz AS timezone, p.country,
            CASE WHEN status_pick < 90 THEN 'active' WHEN status_pick < 96 THEN 'paused'
                 ELSE 'cancelled' END AS status,
@@ -109,7 +139,7 @@ def customers_sql(s: Scenario) -> str:
            CASE WHEN plan_pick < 4 THEN p.basic WHEN plan_pick < 8 THEN p.standard
                 ELSE p.premium END AS monthly_price,
            p.currency,
-           CAST(DATE '{s.streaming.end.date()}' + CAST(1 + {r('bill')} % 30 AS INTEGER)
+           CAST(DATE '{s.streaming.end.date()}' + CAST(1 + {r("bill")} % 30 AS INTEGER)
                 AS VARCHAR) AS next_bill_date
     FROM base JOIN profiles p ON base.pick >= p.lo AND base.pick < p.hi
     ORDER BY i"""
@@ -119,82 +149,92 @@ def events_sql(s: Scenario) -> str:
     """Half of each habitual customer's events fall in the same weekly slot; outages
     turn events in their window into errors, and some viewers give up (their event
     moves a day later), which is what habitual_usage exists to catch."""
-    r = lambda salt: _rand("i", s.seed, salt)  # noqa: E731
-    rc = lambda salt: _rand("c", s.seed, salt)  # noqa: E731
+
+    def r(salt: str) -> str:
+        return _rand("i", s.seed, salt)
+
+    def rc(salt: str) -> str:
+        return _rand("c", s.seed, salt)
+
     span = s.weeks * SECONDS_PER_WEEK
     o = s.streaming
     devices = "[" + ", ".join(f"'{d}'" for d in DEVICES) + "]"
     # One entry per weight unit, in profile order: the same pick as customers_sql.
-    regions = "[" + ", ".join(
-        f"'{p[4]}'" for p, w in zip(PROFILES, WEIGHTS, strict=True) for _ in range(w)
-    ) + "]"
+    regions = (
+        "["
+        + ", ".join(f"'{p[4]}'" for p, w in zip(PROFILES, WEIGHTS, strict=True) for _ in range(w))
+        + "]"
+    )
     return f"""
     WITH raw AS (
-        SELECT range AS i, range % {s.customers} AS c, range // {s.customers} AS j FROM range({s.events})
+        SELECT range AS i, range % {s.customers} AS c, range // {s.customers} AS j
+        FROM range({s.events})
     ),
     timed AS (
         SELECT i, c,
-               CASE WHEN {rc('habit')} % 2 = 0 AND {r('kind')} % 2 = 0
+               CASE WHEN {rc("habit")} % 2 = 0 AND {r("kind")} % 2 = 0
                     THEN {_ts(s.period_start)} + to_seconds(CAST(
-                         (j % {s.weeks}) * {SECONDS_PER_WEEK} + {rc('slot')} % {SECONDS_PER_WEEK}
-                         + {r('jitter')} % 3600 - 1800 AS BIGINT))
-                    ELSE {_ts(s.period_start)} + to_seconds(CAST({r('time')} % {span} AS BIGINT))
+                         (j % {s.weeks}) * {SECONDS_PER_WEEK} + {rc("slot")} % {SECONDS_PER_WEEK}
+                         + {r("jitter")} % 3600 - 1800 AS BIGINT))
+                    ELSE {_ts(s.period_start)} + to_seconds(CAST({r("time")} % {span} AS BIGINT))
                END AS t
         FROM raw
     ),
     outage AS (
         SELECT i, c,
-               t >= {_ts(o.start)} AND t < {_ts(o.end)} AND {r('svc')} % 10 < 9 AS hit, t
+               t >= {_ts(o.start)} AND t < {_ts(o.end)} AND {r("svc")} % 10 < 9 AS hit, t
         FROM timed
     )
     SELECT printf('c%08d', c) AS customer_id,
-           CASE WHEN hit AND {r('gaveup')} % 10 < 4 THEN t + INTERVAL 1 DAY ELSE t END
+           CASE WHEN hit AND {r("gaveup")} % 10 < 4 THEN t + INTERVAL 1 DAY ELSE t END
                AS occurred_at,
-           CASE WHEN {r('svc')} % 10 < 9 THEN 'streaming' ELSE 'browse' END AS service,
-           CASE WHEN hit AND {r('err')} % 10 < 8 THEN 'error'
-                WHEN NOT hit AND {r('err')} % 1000 < 5 THEN 'error'
+           CASE WHEN {r("svc")} % 10 < 9 THEN 'streaming' ELSE 'browse' END AS service,
+           CASE WHEN hit AND {r("err")} % 10 < 8 THEN 'error'
+                WHEN NOT hit AND {r("err")} % 1000 < 5 THEN 'error'
                 ELSE 'ok' END AS outcome,
-           {devices}[1 + {r('device')} % {len(DEVICES)}] AS device,
-           {regions}[1 + {rc('profile')} % {sum(WEIGHTS)}] AS region
+           {devices}[1 + {r("device")} % {len(DEVICES)}] AS device,
+           {regions}[1 + {rc("profile")} % {sum(WEIGHTS)}] AS region
     FROM outage"""
 
 
 def shipments_sql(s: Scenario) -> str:
-    r = lambda salt: _rand("i", s.seed, salt)  # noqa: E731
+    def r(salt: str) -> str:
+        return _rand("i", s.seed, salt)
+
     span = s.weeks * SECONDS_PER_WEEK
     o = s.shipping
     outage_seconds = int((o.end - o.start).total_seconds())
     return f"""
     WITH due AS (
-        SELECT range AS i, {r('customer')} % {s.customers} AS c,
-               CASE WHEN {r('day')} % 5 = 0
-                    THEN {_ts(o.start)} + to_seconds(CAST({r('due')} % {outage_seconds} AS BIGINT))
-                    ELSE {_ts(s.period_start)} + to_seconds(CAST({r('due')} % {span} AS BIGINT))
+        SELECT range AS i, {r("customer")} % {s.customers} AS c,
+               CASE WHEN {r("day")} % 5 = 0
+                    THEN {_ts(o.start)} + to_seconds(CAST({r("due")} % {outage_seconds} AS BIGINT))
+                    ELSE {_ts(s.period_start)} + to_seconds(CAST({r("due")} % {span} AS BIGINT))
                END AS due_at
         FROM range({s.shipments})
     ),
     fate AS (
-        SELECT *, due_at >= {_ts(o.start)} AND due_at < {_ts(o.end)} AS hit, {r('fate')} % 100 AS f
+        SELECT *, due_at >= {_ts(o.start)} AND due_at < {_ts(o.end)} AS hit, {r("fate")} % 100 AS f
         FROM due
     )
     SELECT printf('c%08d', c) AS customer_id, printf('o%09d', i) AS order_id, due_at,
            CASE WHEN hit AND f < 70
-                    THEN due_at + to_seconds(CAST(86400 * (1 + {r('late')} % 3) + {r('m')} % 3600
+                    THEN due_at + to_seconds(CAST(86400 * (1 + {r("late")} % 3) + {r("m")} % 3600
                                                   AS BIGINT))
                 WHEN hit AND f < 80 THEN NULL
                 WHEN NOT hit AND f >= 97
-                    THEN due_at + to_seconds(CAST({r('late')} % 172800 + 60 AS BIGINT))
-                ELSE due_at - to_seconds(CAST({r('m')} % 14400 AS BIGINT))
+                    THEN due_at + to_seconds(CAST({r("late")} % 172800 + 60 AS BIGINT))
+                ELSE due_at - to_seconds(CAST({r("m")} % 14400 AS BIGINT))
            END AS shipped_at
     FROM fate"""
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, instants: tuple[str, ...]) -> None:
+def _copy(
+    con: duckdb.DuckDBPyConnection, query: str, path: Path, instants: tuple[str, ...]
+) -> None:
     if path.suffix == ".csv":
         # Text files carry instants as ISO-8601 with Z, as the data contract asks.
-        cols = ", ".join(
-            f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}" for c in instants
-        )
+        cols = ", ".join(f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}" for c in instants)
         query = f"SELECT * REPLACE ({cols}) FROM ({query})" if instants else query
         con.execute(f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',')")
     else:
@@ -208,8 +248,9 @@ class GeneratedFiles:
     shipments: Path
 
 
-def generate(s: Scenario, directory: Path, fmt: str = "parquet",
-             threads: int | None = None) -> GeneratedFiles:
+def generate(
+    s: Scenario, directory: Path, fmt: str = "parquet", threads: int | None = None
+) -> GeneratedFiles:
     """Write customers, usage_events and shipments files into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()

@@ -60,19 +60,35 @@ def _walk(engine: Engine, outage: Outage, now: Any) -> dict[str, Any]:
     with UnitOfWork(engine) as uow:
         incident = declare(
             uow.session,
-            Declaration(services=[outage.service], start=outage.start, end=outage.end,
-                        title=outage.title, summary=outage.summary),
-            now, ACTOR,
+            Declaration(
+                services=[outage.service],
+                start=outage.start,
+                end=outage.end,
+                title=outage.title,
+                summary=outage.summary,
+            ),
+            now,
+            ACTOR,
         )
         report = run_impact(uow.session, incident.id, now, ACTOR)
         sample = [
-            {"customer_id": i.customer_id, "confidence": i.confidence,
-             "magnitude": i.magnitude, "rule": i.rule, "evidence": i.evidence}
+            {
+                "customer_id": i.customer_id,
+                "confidence": i.confidence,
+                "magnitude": i.magnitude,
+                "rule": i.rule,
+                "evidence": i.evidence,
+            }
             for i in impacts_for(uow.session, incident.id, limit=3)
         ]
         uow.commit()
     return {
-        "id": incident.id, "title": outage.title, "service": outage.service,
-        "start": outage.start.isoformat(), "end": outage.end.isoformat(),
-        "confirmed": report.confirmed, "possible": report.possible, "sample": sample,
+        "id": incident.id,
+        "title": outage.title,
+        "service": outage.service,
+        "start": outage.start.isoformat(),
+        "end": outage.end.isoformat(),
+        "confirmed": report.confirmed,
+        "possible": report.possible,
+        "sample": sample,
     }

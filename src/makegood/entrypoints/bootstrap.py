@@ -61,7 +61,7 @@ class AppContext:
     def uow(self) -> UnitOfWork:
         """A unit of work on a database that is migrated to the newest schema."""
         current = migrate.current_revision(self.engine)
-        head = migrate.head_revision(self.engine)
+        head = migrate.SCHEMA_HEAD
         if current != head:
             state = "is not initialised" if current is None else f"is at schema {current}"
             raise ConfigurationError(

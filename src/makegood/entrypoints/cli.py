@@ -35,13 +35,22 @@ app.command("demo")(demo)
 @app.callback()
 def root(
     ctx: typer.Context,
-    database: Annotated[str | None, typer.Option(
-        "--database", help="SQLAlchemy URL; default sqlite:///makegood.db "
-        "(env MAKEGOOD_DATABASE_URL).")] = None,
-    now: Annotated[str | None, typer.Option(
-        "--now", help="Act as if it were this instant (ISO-8601 with offset; env MAKEGOOD_NOW).")] = None,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON object instead of text.")] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="SQLAlchemy URL; default sqlite:///makegood.db (env MAKEGOOD_DATABASE_URL).",
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now", help="Act as if it were this instant (ISO-8601 with offset; env MAKEGOOD_NOW)."
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of text.")
+    ] = False,
 ) -> None:
     """Settings come from makegood.toml, then MAKEGOOD_* variables, then these options."""
     try:

@@ -24,14 +24,17 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except MakegoodError as exc:
-            ctx = kwargs.get("ctx")
-            as_json = isinstance(ctx, typer.Context) and bool(
-                ctx.find_root().params.get("json_output")
-            )
-            show_error(exc, as_json)
+            show_error(exc, _wants_json(kwargs.get("ctx")))
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _wants_json(ctx: object) -> bool:
+    find_root = getattr(ctx, "find_root", None)
+    if find_root is None:
+        return False
+    return bool(getattr(find_root().obj, "json", False))
 
 
 def show_error(exc: MakegoodError, as_json: bool) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -8,12 +8,11 @@ import typer
 
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
-from makegood.impact.service import EngineOptions, run_impact
 
 app = typer.Typer(help="Impact: who an incident hurt, and how sure we are.", no_args_is_help=True)
 
 
-class EngineName(str, Enum):
+class EngineName(StrEnum):
     duckdb = "duckdb"
 
 
@@ -22,10 +21,18 @@ class EngineName(str, Enum):
 def run(
     ctx: typer.Context,
     incident_id: Annotated[int, typer.Argument(help="The incident id.")],
-    rule: Annotated[list[Path] | None, typer.Option(
-        help="A custom SQL rule file (repeatable); :start, :end, :now and :services are bound.")] = None,
-    builtin: Annotated[bool, typer.Option(
-        help="Also run the built-in rules (late_shipment, failed_usage, habitual_usage).")] = True,
+    rule: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A custom SQL rule file (repeatable); :start, :end, :now and :services are bound."
+        ),
+    ] = None,
+    builtin: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the built-in rules (late_shipment, failed_usage, habitual_usage)."
+        ),
+    ] = True,
     engine: Annotated[EngineName, typer.Option(help="Where the rules run.")] = EngineName.duckdb,
 ) -> None:
     """Find the customers an incident affected and store one impact per customer.
@@ -36,16 +43,24 @@ def run(
     possible) for every other service. Re-running replaces the incident's impacts,
     unless a campaign for it was executed. Prints {"confirmed": n, "possible": n}.
     """
+    from makegood.impact.service import EngineOptions, run_impact
+
     app = app_context(ctx)
     options = EngineOptions(app.settings.duckdb_memory_limit, app.settings.duckdb_threads)
     with app.uow() as uow:
-        report = run_impact(uow.session, incident_id, app.now(), app.actor, rule or [],
-                            builtin, options)
+        report = run_impact(
+            uow.session, incident_id, app.now(), app.actor, rule or [], builtin, options
+        )
         uow.commit()
     app.emit(
-        {"incident": report.incident_id, "confirmed": report.confirmed,
-         "possible": report.possible, "unknown_customers": report.unknown_customers,
-         "rules": report.rules, "seconds": report.seconds},
+        {
+            "incident": report.incident_id,
+            "confirmed": report.confirmed,
+            "possible": report.possible,
+            "unknown_customers": report.unknown_customers,
+            "rules": report.rules,
+            "seconds": report.seconds,
+        },
         lambda: app.out.print(
             f"Incident {incident_id}: {report.confirmed} confirmed, {report.possible} possible "
             f"(rules: {', '.join(report.rules) or 'none'}; "

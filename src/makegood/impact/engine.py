@@ -4,8 +4,8 @@ usage data, one aggregation to keep a single impact per customer."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -33,7 +33,7 @@ class EngineResult:
 
 
 def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | int] = {"memory_limit": memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
     if threads:
         config["threads"] = threads
     con = duckdb.connect(config=config)
@@ -41,8 +41,9 @@ def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.Duc
     return con
 
 
-def _builtin_selects(con: duckdb.DuckDBPyConnection, w: Window,
-                     sources: dict[str, SourceRef]) -> list[tuple[str, str]]:
+def _builtin_selects(
+    con: duckdb.DuckDBPyConnection, w: Window, sources: dict[str, SourceRef]
+) -> list[tuple[str, str]]:
     selects = []
     if rules.SHIPPING in w.services:
         _require(sources, "shipments", rules.SHIPPING)
@@ -52,7 +53,8 @@ def _builtin_selects(con: duckdb.DuckDBPyConnection, w: Window,
         con.execute(f"CREATE TEMP TABLE habit_weeks AS {rules.habit_weeks(w)}")
         # Instants cross into Python as epoch microseconds: no pytz needed.
         coarse = [
-            (_from_us(lo), _from_us(hi)) for lo, hi in con.execute(
+            (_from_us(lo), _from_us(hi))
+            for lo, hi in con.execute(
                 "SELECT epoch_us(min(week_start)), epoch_us(max(week_end)) FROM habit_weeks "
                 "GROUP BY k ORDER BY k"
             ).fetchall()
@@ -149,8 +151,9 @@ def _run_custom(con: duckdb.DuckDBPyConnection, rule: CustomRule, w: Window, ran
     if bad[0]:
         problems.append(f"{bad[0]} row(s) have no customer_id")
     if bad[1]:
-        problems.append(f"{bad[1]} row(s) have a confidence other than confirmed or possible "
-                        f"(e.g. {bad[3]!r})")
+        problems.append(
+            f"{bad[1]} row(s) have a confidence other than confirmed or possible (e.g. {bad[3]!r})"
+        )
     if bad[2]:
         problems.append(f"{bad[2]} row(s) have a magnitude that is not a whole number >= 0")
     if problems:

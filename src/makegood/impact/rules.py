@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
+from sqlglot.dialects.duckdb import DuckDB
 
 from makegood.core.errors import InvalidInputError
 
 SHIPPING = "shipping"
 CONFIDENCE_RANK = {"confirmed": 0, "possible": 1}
 BOUND = ("start", "end", "services", "now")
+MARK = "__makegood_param_"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def late_shipment(w: Window) -> str:
         SELECT customer_id, order_id, due_at,
                CASE WHEN shipped_at <= {now} THEN shipped_at END AS shipped
         FROM shipments
-        WHERE {in_window(w, 'due_at')}
+        WHERE {in_window(w, "due_at")}
     )
     WHERE shipped IS NULL OR shipped > due_at
     GROUP BY customer_id"""
@@ -98,7 +101,7 @@ def failed_usage(w: Window) -> str:
                'first_error_at', min(occurred_at), 'last_error_at', max(occurred_at))
                AS VARCHAR) AS evidence
     FROM usage_events
-    WHERE {in_window(w, 'occurred_at')} AND outcome = 'error' AND {usage_scope(w)}
+    WHERE {in_window(w, "occurred_at")} AND outcome = 'error' AND {usage_scope(w)}
     GROUP BY customer_id"""
 
 
@@ -121,9 +124,13 @@ def habitual_usage(w: Window, coarse: list[tuple[datetime, datetime]]) -> str:
     ``coarse`` bounds each earlier week over all zones, so the scan can skip the
     hours in between before the exact per-zone test.
     """
-    ranges = " OR ".join(
-        f"(e.occurred_at >= {instant(lo)} AND e.occurred_at < {instant(hi)})" for lo, hi in coarse
-    ) or "FALSE"
+    ranges = (
+        " OR ".join(
+            f"(e.occurred_at >= {instant(lo)} AND e.occurred_at < {instant(hi)})"
+            for lo, hi in coarse
+        )
+        or "FALSE"
+    )
     return f"""
     SELECT h.customer_id, 'possible' AS confidence, {w.minutes} AS magnitude,
            'habitual_usage' AS rule,
@@ -137,13 +144,13 @@ def habitual_usage(w: Window, coarse: list[tuple[datetime, datetime]]) -> str:
         JOIN customers c ON c.customer_id = e.customer_id
         JOIN habit_weeks wk ON wk.timezone = c.timezone
              AND e.occurred_at >= wk.week_start AND e.occurred_at < wk.week_end
-        WHERE ({ranges}) AND {usage_scope(w, 'e')}
+        WHERE ({ranges}) AND {usage_scope(w, "e")}
         GROUP BY e.customer_id, e.service
         HAVING count(DISTINCT wk.k) >= 2
     ) h
     ANTI JOIN (
         SELECT DISTINCT customer_id, service FROM usage_events
-        WHERE {in_window(w, 'occurred_at')} AND {usage_scope(w)}
+        WHERE {in_window(w, "occurred_at")} AND {usage_scope(w)}
     ) d ON d.customer_id = h.customer_id AND d.service = h.service
     GROUP BY h.customer_id"""
 
@@ -161,38 +168,60 @@ def load_custom_rule(path: Path) -> CustomRule:
     return CustomRule(name=path.stem, path=path, sql=path.read_text(encoding="utf-8"))
 
 
+def _mark_parameters(rule: CustomRule) -> str:
+    """Swap each ``:name`` for a marker identifier, using DuckDB's own tokenizer so
+    strings, comments and ``::`` casts are never touched."""
+    try:
+        tokens = DuckDB().tokenize(rule.sql)
+    except sqlglot.errors.TokenError as exc:
+        raise InvalidInputError(f"{rule.path}: not valid SQL ({exc})") from None
+    text, shift = rule.sql, 0
+    for colon, word in pairwise(tokens):
+        if colon.token_type != TokenType.COLON or word.start != colon.end + 1:
+            continue
+        if not word.text.isidentifier():
+            continue
+        name = word.text.lower()
+        if name not in BOUND:
+            raise InvalidInputError(
+                f"{rule.path}: unknown parameter :{word.text}; rules may use "
+                + ", ".join(":" + b for b in BOUND)
+            )
+        marker = f"{MARK}{name}__"
+        text = text[: colon.start + shift] + marker + text[word.end + 1 + shift :]
+        shift += len(marker) - (word.end + 1 - colon.start)
+    return text
+
+
 def bind_custom_rule(rule: CustomRule, w: Window) -> str:
     """Replace :start, :end, :now and :services with literals; returns DuckDB SQL.
 
     ``x IN :services`` becomes a list of names; anywhere else :services is an array.
     """
     try:
-        statements = [s for s in sqlglot.parse(rule.sql, read="duckdb") if s is not None]
+        statements = [s for s in sqlglot.parse(_mark_parameters(rule), read="duckdb") if s]
     except sqlglot.errors.ParseError as exc:
         raise InvalidInputError(f"{rule.path}: not valid SQL ({exc})") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise InvalidInputError(f"{rule.path}: must hold exactly one SELECT query")
     tree = statements[0]
-    values = {
-        "start": exp.cast(exp.Literal.string(w.start.isoformat()), "TIMESTAMPTZ"),
-        "end": exp.cast(exp.Literal.string(w.end.isoformat()), "TIMESTAMPTZ"),
-        "now": exp.cast(exp.Literal.string(w.now.isoformat()), "TIMESTAMPTZ"),
+    values: dict[str, exp.Expression] = {
+        name: exp.cast(exp.Literal.string(getattr(w, name).isoformat()), "TIMESTAMPTZ")
+        for name in ("start", "end", "now")
     }
-    service_literals = [exp.Literal.string(s) for s in w.services]
-    for placeholder in list(tree.find_all(exp.Placeholder)):
-        name = placeholder.name
-        if name not in BOUND:
-            raise InvalidInputError(
-                f"{rule.path}: unknown parameter :{name}; rules may use {', '.join(':' + b for b in BOUND)}"
-            )
+    services = [exp.Literal.string(s) for s in w.services]
+    for column in list(tree.find_all(exp.Column)):
+        if not column.name.startswith(MARK):
+            continue
+        name = column.name[len(MARK) : -2]
+        parent = column.parent
         if name != "services":
-            placeholder.replace(values[name].copy())
-        elif isinstance(placeholder.parent, exp.In) and placeholder.arg_key == "field":
-            in_expr = placeholder.parent
-            in_expr.set("field", None)
-            in_expr.set("expressions", [v.copy() for v in service_literals])
+            column.replace(values[name].copy())
+        elif isinstance(parent, exp.In) and column.arg_key == "field":
+            parent.set("field", None)
+            parent.set("expressions", [v.copy() for v in services])
         else:
-            placeholder.replace(exp.Array(expressions=[v.copy() for v in service_literals]))
+            column.replace(exp.Array(expressions=[v.copy() for v in services]))
     return tree.sql(dialect="duckdb")
 
 

@@ -18,6 +18,7 @@ from makegood.impact.engine import SourceRef, compute_impacts, connect
 from makegood.impact.models import Impact, ImpactRun
 from makegood.impact.rules import Window, load_custom_rule
 from makegood.impact.store import customer_zones, replace_impacts
+from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.sources.service import list_sources
 
@@ -63,6 +64,8 @@ def run_impact(
     """Compute and store the incident's impacts, replacing any earlier run."""
     options = options or EngineOptions()
     incident = get_incident(session, incident_id)
+    # Serialise runs for one incident: a second run waits, then replaces the first's rows.
+    session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
     guard_not_executed(session, incident_id)
     if incident.end_at is None:
         raise ConflictError(
@@ -74,46 +77,77 @@ def run_impact(
             f"incident {incident_id} ends at {incident.end_at.isoformat()}, after now "
             f"({now.isoformat()}); impacts can only be found once the window is over"
         )
-    window = Window(start=incident.start_at, end=incident.end_at, now=now,
-                    services=tuple(incident.services), regions=tuple(incident.regions),
-                    devices=tuple(incident.devices))
+    window = Window(
+        start=incident.start_at,
+        end=incident.end_at,
+        now=now,
+        services=tuple(incident.services),
+        regions=tuple(incident.regions),
+        devices=tuple(incident.devices),
+    )
     custom = [load_custom_rule(path) for path in rule_files or []]
     sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
 
     started = time.perf_counter()
     zones = customer_zones(session)
     loaded = time.perf_counter()
-    result = compute_impacts(zones, sources, window, custom, builtin,
-                             connect(options.memory_limit, options.threads))
+    result = compute_impacts(
+        zones, sources, window, custom, builtin, connect(options.memory_limit, options.threads)
+    )
     stored_from = time.perf_counter()
     replace_impacts(session, incident_id, result.impacts)
     counts = _counts(result.impacts.column("confidence"))
-    session.add(ImpactRun(incident_id=incident_id, ran_at=now, rules=result.rules,
-                          confirmed=counts["confirmed"], possible=counts["possible"],
-                          unknown_customers=result.unknown_customers,
-                          query_seconds=result.seconds["query"]))
-    record(session, at=now, actor=actor, action="impact.run", object_type="incident",
-           object_id=incident_id, after={**counts, "rules": result.rules,
-                                         "unknown_customers": result.unknown_customers})
+    session.add(
+        ImpactRun(
+            incident_id=incident_id,
+            ran_at=now,
+            rules=result.rules,
+            confirmed=counts["confirmed"],
+            possible=counts["possible"],
+            unknown_customers=result.unknown_customers,
+            query_seconds=result.seconds["query"],
+        )
+    )
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="impact.run",
+        object_type="incident",
+        object_id=incident_id,
+        after={**counts, "rules": result.rules, "unknown_customers": result.unknown_customers},
+    )
     session.flush()
     done = time.perf_counter()
-    seconds = {"load_customers": loaded - started, **result.seconds,
-               "store": done - stored_from, "total": done - started}
-    return RunReport(incident_id, counts["confirmed"], counts["possible"],
-                     result.unknown_customers, result.rules,
-                     {k: round(v, 3) for k, v in seconds.items()})
+    seconds = {
+        "load_customers": loaded - started,
+        **result.seconds,
+        "store": done - stored_from,
+        "total": done - started,
+    }
+    return RunReport(
+        incident_id,
+        counts["confirmed"],
+        counts["possible"],
+        result.unknown_customers,
+        result.rules,
+        {k: round(v, 3) for k, v in seconds.items()},
+    )
 
 
 def _counts(confidence: object) -> dict[str, int]:
     counts = {"confirmed": 0, "possible": 0}
-    for entry in pc.value_counts(confidence).to_pylist():  # type: ignore[arg-type]
+    for entry in pc.value_counts(confidence).to_pylist():
         counts[str(entry["values"])] = int(entry["counts"])
     return counts
 
 
 def impacts_for(session: Session, incident_id: int, limit: int | None = None) -> list[Impact]:
-    query = (select(Impact).where(Impact.incident_id == incident_id)
-             .order_by(Impact.confidence, Impact.magnitude.desc(), Impact.customer_id))
+    query = (
+        select(Impact)
+        .where(Impact.incident_id == incident_id)
+        .order_by(Impact.confidence, Impact.magnitude.desc(), Impact.customer_id)
+    )
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query))

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from makegood.customers.models import Customer
-from makegood.db.bulk import copy_csv, dialect, insert_rows
+from makegood.db.bulk import copy_csv, dialect, driver_connection, insert_rows
 from makegood.impact.models import Impact
 
 STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
@@ -24,11 +24,14 @@ ZONES_SCHEMA = pa.schema([("customer_id", pa.string()), ("timezone", pa.string()
 def customer_zones(session: Session) -> pa.Table:
     """(customer_id, timezone) of every known customer, as an Arrow table."""
     if dialect(session) == "postgresql":
-        raw = session.connection().connection.driver_connection
+        raw = driver_connection(session)
         with tempfile.TemporaryFile() as spool:
-            with raw.cursor() as cursor, cursor.copy(
-                "COPY (SELECT customer_id, timezone FROM customers) TO STDOUT WITH (FORMAT csv)"
-            ) as copy:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(
+                    "COPY (SELECT customer_id, timezone FROM customers) TO STDOUT WITH (FORMAT csv)"
+                ) as copy,
+            ):
                 for block in copy:
                     spool.write(block)
             spool.seek(0)
@@ -41,8 +44,7 @@ def customer_zones(session: Session) -> pa.Table:
             )
     rows = session.execute(select(Customer.customer_id, Customer.timezone)).all()
     ids, zones = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [])
-    return pa.table([pa.array(ids, pa.string()), pa.array(zones, pa.string())],
-                    schema=ZONES_SCHEMA)
+    return pa.table([pa.array(ids, pa.string()), pa.array(zones, pa.string())], schema=ZONES_SCHEMA)
 
 
 def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> None:
@@ -50,9 +52,13 @@ def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> No
     session.execute(delete(Impact).where(Impact.incident_id == incident_id))
     if impacts.num_rows == 0:
         return
-    table = impacts.select(list(STORED[1:])).add_column(
-        0, "incident_id", pa.array([incident_id] * impacts.num_rows, pa.int32())
-    ) if impacts.num_rows else impacts
+    table = (
+        impacts.select(list(STORED[1:])).add_column(
+            0, "incident_id", pa.array([incident_id] * impacts.num_rows, pa.int32())
+        )
+        if impacts.num_rows
+        else impacts
+    )
     if dialect(session) == "postgresql":
         copy_csv(session, "impacts", STORED, _csv_chunks(table))
     else:

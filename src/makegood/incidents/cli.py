@@ -10,7 +10,6 @@ from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
-from makegood.impact.service import impacts_for
 from makegood.incidents.service import (
     Declaration,
     declare,
@@ -35,24 +34,45 @@ def instant_option(text: str, option: str) -> datetime:
 @reports_errors
 def declare_(
     ctx: typer.Context,
-    service: Annotated[list[str], typer.Option(help="Affected service, lowercase (repeat for several).")],
-    start: Annotated[str, typer.Option(help="When it began: ISO-8601 with offset, e.g. 2026-03-02T06:00:00-05:00.")],
+    service: Annotated[
+        list[str], typer.Option(help="Affected service, lowercase (repeat for several).")
+    ],
+    start: Annotated[
+        str,
+        typer.Option(help="When it began: ISO-8601 with offset, e.g. 2026-03-02T06:00:00-05:00."),
+    ],
     title: Annotated[str, typer.Option(help="A short internal title.")],
-    end: Annotated[str | None, typer.Option(help="When it ended (omit while it is still going on).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="When it ended (omit while it is still going on).")
+    ] = None,
     summary: Annotated[str, typer.Option(help="What happened, in words a customer can read.")] = "",
-    cause: Annotated[str | None, typer.Option(help="Cause category, e.g. third_party or planned.")] = None,
+    cause: Annotated[
+        str | None, typer.Option(help="Cause category, e.g. third_party or planned.")
+    ] = None,
     severity: Annotated[str, typer.Option(help="minor, major or critical.")] = "major",
-    region: Annotated[list[str] | None, typer.Option(help="Limit to usage from this region (repeatable).")] = None,
-    device: Annotated[list[str] | None, typer.Option(help="Limit to usage from this device (repeatable).")] = None,
-    source_ref: Annotated[str | None, typer.Option(help="Reference in the source system (ticket, alert).")] = None,
+    region: Annotated[
+        list[str] | None, typer.Option(help="Limit to usage from this region (repeatable).")
+    ] = None,
+    device: Annotated[
+        list[str] | None, typer.Option(help="Limit to usage from this device (repeatable).")
+    ] = None,
+    source_ref: Annotated[
+        str | None, typer.Option(help="Reference in the source system (ticket, alert).")
+    ] = None,
 ) -> None:
     """Declare an incident over [start, end). Prints {"id": ...} with --json."""
     app = app_context(ctx)
     declaration = Declaration(
-        services=service, start=instant_option(start, "--start"),
-        end=None if end is None else instant_option(end, "--end"), title=title,
-        summary=summary, cause=cause, severity=severity, regions=tuple(region or ()),
-        devices=tuple(device or ()), source_ref=source_ref,
+        services=service,
+        start=instant_option(start, "--start"),
+        end=None if end is None else instant_option(end, "--end"),
+        title=title,
+        summary=summary,
+        cause=cause,
+        severity=severity,
+        regions=tuple(region or ()),
+        devices=tuple(device or ()),
+        source_ref=source_ref,
     )
     with app.uow() as uow:
         incident = declare(uow.session, declaration, app.now(), app.actor)
@@ -89,8 +109,14 @@ def list_(ctx: typer.Context) -> None:
     def human() -> None:
         table = Table("id", "title", "services", "start (UTC)", "end (UTC)", "cause")
         for r in rows:
-            table.add_row(str(r["id"]), r["title"], ", ".join(r["services"]), r["start"],
-                          r["end"] or "ongoing", r["cause"] or "")
+            table.add_row(
+                str(r["id"]),
+                r["title"],
+                ", ".join(r["services"]),
+                r["start"],
+                r["end"] or "ongoing",
+                r["cause"] or "",
+            )
         app.out.print(table)
 
     app.emit({"incidents": rows}, human)
@@ -104,13 +130,19 @@ def show(
     top: Annotated[int, typer.Option(help="How many impacts to list.")] = 10,
 ) -> None:
     """One incident with its impact counts and its first impacts."""
+    from makegood.impact.service import impacts_for
+
     app = app_context(ctx)
     with app.uow() as uow:
         data = snapshot(get(uow.session, incident_id))
         data["impacts"] = impact_counts(uow.session, incident_id)
         data["sample"] = [
-            {"customer_id": i.customer_id, "confidence": i.confidence,
-             "magnitude": i.magnitude, "rule": i.rule}
+            {
+                "customer_id": i.customer_id,
+                "confidence": i.confidence,
+                "magnitude": i.magnitude,
+                "rule": i.rule,
+            }
             for i in impacts_for(uow.session, incident_id, limit=top)
         ]
 

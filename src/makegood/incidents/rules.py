@@ -33,9 +33,7 @@ def check_window(start: datetime, end: datetime | None) -> None:
         if value is not None and value.tzinfo is None:
             raise ValueError(f"{field}: {value.isoformat()} has no UTC offset")
     if end is not None and end <= start:
-        raise ValueError(
-            f"end ({end.isoformat()}) must be after start ({start.isoformat()})"
-        )
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
 
 
 def check_severity(severity: str) -> str:

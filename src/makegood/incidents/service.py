@@ -61,26 +61,45 @@ def declare(session: Session, d: Declaration, now: datetime, actor: str) -> Inci
     if not d.title.strip():
         raise InvalidInputError("cannot declare the incident: title is empty")
     incident = Incident(
-        title=d.title.strip(), summary=d.summary.strip(), services=services, regions=regions,
-        devices=devices, severity=severity, cause=cause, source_ref=d.source_ref,
-        start_at=d.start, end_at=d.end, declared_at=now,
+        title=d.title.strip(),
+        summary=d.summary.strip(),
+        services=services,
+        regions=regions,
+        devices=devices,
+        severity=severity,
+        cause=cause,
+        source_ref=d.source_ref,
+        start_at=d.start,
+        end_at=d.end,
+        declared_at=now,
         resolved_at=now if d.end is not None else None,
     )
     session.add(incident)
     session.flush()
-    record(session, at=now, actor=actor, action="incident.declared", object_type="incident",
-           object_id=incident.id, after=snapshot(incident))
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="incident.declared",
+        object_type="incident",
+        object_id=incident.id,
+        after=snapshot(incident),
+    )
     return incident
 
 
 def get(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:
-        raise NotFoundError(f"incident {incident_id} does not exist (see `makegood incidents list`)")
+        raise NotFoundError(
+            f"incident {incident_id} does not exist (see `makegood incidents list`)"
+        )
     return incident
 
 
-def resolve(session: Session, incident_id: int, end: datetime, now: datetime, actor: str) -> Incident:
+def resolve(
+    session: Session, incident_id: int, end: datetime, now: datetime, actor: str
+) -> Incident:
     incident = get(session, incident_id)
     if incident.end_at is not None:
         raise ConflictError(
@@ -92,8 +111,16 @@ def resolve(session: Session, incident_id: int, end: datetime, now: datetime, ac
         raise InvalidInputError(f"cannot resolve incident {incident_id}: {exc}") from None
     before = snapshot(incident)
     incident.end_at, incident.resolved_at = end, now
-    record(session, at=now, actor=actor, action="incident.resolved", object_type="incident",
-           object_id=incident.id, before=before, after=snapshot(incident))
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="incident.resolved",
+        object_type="incident",
+        object_id=incident.id,
+        before=before,
+        after=snapshot(incident),
+    )
     return incident
 
 

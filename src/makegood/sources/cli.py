@@ -8,10 +8,8 @@ from rich.table import Table
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 from makegood.sources.models import TABLES
-from makegood.sources.service import add_source, list_sources
 
-app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).", no_args_is_help=True)
 
 
 @app.command("add")
@@ -19,7 +17,9 @@ app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).",
 def add(
     ctx: typer.Context,
     table: Annotated[str, typer.Argument(help=f"One of: {', '.join(TABLES)}.")],
-    path: Annotated[str, typer.Argument(help="A CSV or Parquet file, or a glob like 'events/*.parquet'.")],
+    path: Annotated[
+        str, typer.Argument(help="A CSV or Parquet file, or a glob like 'events/*.parquet'.")
+    ],
 ) -> None:
     """Point makegood at usage data; columns, types and every value are checked first.
 
@@ -27,16 +27,24 @@ def add(
     shipments:    customer_id,order_id,due_at,shipped_at
     Instants must carry an offset or Z. Adding a table again replaces its path.
     """
+    from makegood.sources.service import add_source
+
     app = app_context(ctx)
     with app.uow() as uow:
         added = add_source(uow.session, table, path, app.now(), app.actor)
         uow.commit()
     app.emit(
-        {"table": added.table, "path": added.path, "format": added.format, "rows": added.rows,
-         "replaced": added.replaced},
-        lambda: app.out.print(f"{added.table}: {added.rows} row(s) in {added.path} "
-                              f"({added.format})" + (f", replacing {added.replaced}"
-                                                     if added.replaced else "")),
+        {
+            "table": added.table,
+            "path": added.path,
+            "format": added.format,
+            "rows": added.rows,
+            "replaced": added.replaced,
+        },
+        lambda: app.out.print(
+            f"{added.table}: {added.rows} row(s) in {added.path} "
+            f"({added.format})" + (f", replacing {added.replaced}" if added.replaced else "")
+        ),
     )
 
 
@@ -44,10 +52,19 @@ def add(
 @reports_errors
 def list_(ctx: typer.Context) -> None:
     """Show the registered data sources."""
+    from makegood.sources.service import list_sources
+
     app = app_context(ctx)
     with app.uow() as uow:
-        sources = [{"table": s.table_name, "path": s.path, "format": s.format,
-                    "added_at": s.added_at.isoformat()} for s in list_sources(uow.session)]
+        sources = [
+            {
+                "table": s.table_name,
+                "path": s.path,
+                "format": s.format,
+                "added_at": s.added_at.isoformat(),
+            }
+            for s in list_sources(uow.session)
+        ]
 
     def human() -> None:
         table = Table("table", "format", "path", "added")

@@ -33,8 +33,16 @@ def add_source(session: Session, table: str, path: str, now: datetime, actor: st
         session.add(DataSource(table_name=table, path=absolute, format=fmt, added_at=now))
     else:
         existing.path, existing.format, existing.added_at = absolute, fmt, now
-    record(session, at=now, actor=actor, action="source.added", object_type="data_source",
-           object_id=table, before=before, after={"path": absolute, "format": fmt, "rows": rows})
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="source.added",
+        object_type="data_source",
+        object_id=table,
+        before=before,
+        after={"path": absolute, "format": fmt, "rows": rows},
+    )
     return SourceAdded(table, absolute, fmt, rows, None if before is None else before["path"])
 
 

@@ -1,0 +1,3 @@
+from makegood.entrypoints.cli import main
+
+main()

@@ -1,0 +1,195 @@
+"""The CLI contract, driven as a user would: the `makegood` process with --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import truth as gt
+
+
+def makegood(
+    *args: str, db: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> tuple[int, dict]:
+    full_env = {**os.environ, "MAKEGOOD_DATABASE_URL": db, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "makegood", "--json", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"makegood {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, f"--json must print one object, got: {proc.stdout!r} {proc.stderr!r}"
+    return proc.returncode, json.loads(lines[0])
+
+
+@pytest.fixture
+def world(database_url, tmp_path):
+    t = gt.build()
+    files = gt.write(t, tmp_path / "data", "csv")
+    return t, files, database_url, tmp_path
+
+
+def test_cli_contract_from_init_to_impact(world):
+    t, files, db, cwd = world
+    _, init = makegood("init", db=db, cwd=cwd)
+    assert init["schema"]
+    _, again = makegood("init", db=db, cwd=cwd)
+    assert again["schema_before"] == again["schema"] == init["schema"]
+
+    _, imported = makegood("customers", "import", str(files["customers"]), db=db, cwd=cwd)
+    assert imported == {"imported": len(t.customers), "updated": 0}
+    _, reimported = makegood("customers", "import", str(files["customers"]), db=db, cwd=cwd)
+    assert reimported == {"imported": 0, "updated": len(t.customers)}
+
+    _, added = makegood(
+        "sources", "add", "usage_events", str(files["usage_events"]), db=db, cwd=cwd
+    )
+    assert added["rows"] == len(t.events)
+    makegood("sources", "add", "shipments", str(files["shipments"]), db=db, cwd=cwd)
+
+    _, declared = makegood(
+        "incidents",
+        "declare",
+        "--service",
+        "streaming",
+        "--start",
+        gt.STREAM_START.isoformat(),
+        "--end",
+        "2026-03-09T22:30:00-04:00",
+        "--title",
+        "Playback failing",
+        "--summary",
+        "Streaming failed on Monday evening.",
+        "--cause",
+        "third_party",
+        db=db,
+        cwd=cwd,
+    )
+    incident = declared["id"]
+    assert declared["end"] == gt.STREAM_END.isoformat()
+
+    # MAKEGOOD_NOW sets the clock for the whole command.
+    _, ran = makegood(
+        "impact", "run", str(incident), db=db, cwd=cwd, env={"MAKEGOOD_NOW": gt.NOW.isoformat()}
+    )
+    assert (ran["confirmed"], ran["possible"]) == (
+        len(t.streaming_confirmed),
+        len(t.streaming_possible),
+    )
+
+    _, shown = makegood("incidents", "show", str(incident), db=db, cwd=cwd)
+    assert shown["impacts"] == {"confirmed": ran["confirmed"], "possible": ran["possible"]}
+    _, listed = makegood("incidents", "list", db=db, cwd=cwd)
+    assert [i["id"] for i in listed["incidents"]] == [incident]
+
+
+def test_cli_errors_are_one_json_object_and_exit_1(world):
+    _, files, db, cwd = world
+    code, err = makegood(
+        "customers", "import", str(files["customers"]), db=db, cwd=cwd, check=False
+    )
+    assert code == 1 and "makegood init" in err["error"]["message"]
+    makegood("init", db=db, cwd=cwd)
+    code, err = makegood(
+        "incidents",
+        "declare",
+        "--service",
+        "shipping",
+        "--start",
+        "2026-03-09T05:00:00",
+        "--title",
+        "x",
+        db=db,
+        cwd=cwd,
+        check=False,
+    )
+    assert code == 1 and "--start" in err["error"]["message"]
+    assert "no UTC offset" in err["error"]["message"]
+    code, err = makegood(
+        "--now", "2026-03-12T12:00:00", "incidents", "list", db=db, cwd=cwd, check=False
+    )
+    assert code == 1 and "--now" in err["error"]["message"]
+    bad = cwd / "bad.csv"
+    bad.write_text(files["customers"].read_text().replace("@example.com", "", 2))
+    code, err = makegood("customers", "import", str(bad), db=db, cwd=cwd, check=False)
+    assert code == 1 and err["error"]["kind"] == "invalid_input"
+    assert len(err["error"]["problems"]) == 2
+    assert all("column email" in p for p in err["error"]["problems"])
+    _, listed = makegood("incidents", "list", db=db, cwd=cwd)
+    assert listed == {"incidents": []}
+
+
+def test_global_now_option_replays_history(world):
+    _, files, db, cwd = world
+    makegood("init", db=db, cwd=cwd)
+    makegood("customers", "import", str(files["customers"]), db=db, cwd=cwd)
+    makegood("sources", "add", "shipments", str(files["shipments"]), db=db, cwd=cwd)
+    _, declared = makegood(
+        "incidents",
+        "declare",
+        "--service",
+        "shipping",
+        "--start",
+        gt.SHIP_START.isoformat(),
+        "--end",
+        gt.SHIP_END.isoformat(),
+        "--title",
+        "Warehouse down",
+        db=db,
+        cwd=cwd,
+    )
+    code, err = makegood(
+        "--now",
+        "2026-03-09T12:00:00Z",
+        "impact",
+        "run",
+        str(declared["id"]),
+        db=db,
+        cwd=cwd,
+        check=False,
+    )
+    assert code == 1 and "after now" in err["error"]["message"]
+    _, ran = makegood(
+        "--now", gt.NOW.isoformat(), "impact", "run", str(declared["id"]), db=db, cwd=cwd
+    )
+    assert ran["confirmed"] > 0 and ran["possible"] == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_url):
+    _, demo = makegood("demo", "--dir", str(tmp_path / "demo"), db=database_url, cwd=tmp_path)
+    shipping, streaming = demo["incidents"]
+    assert shipping["service"] == "shipping" and shipping["confirmed"] > 0
+    assert streaming["service"] == "streaming"
+    assert streaming["confirmed"] > 0 and streaming["possible"] > 0
+    assert demo["database"].startswith("sqlite:///")
+
+
+def test_help_explains_every_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "makegood", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+    for command in ("init", "customers", "sources", "incidents", "impact", "demo"):
+        assert command in out
+    impact_help = subprocess.run(
+        [sys.executable, "-m", "makegood", "impact", "run", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+    assert "habitual_usage" in impact_help and "--rule" in impact_help

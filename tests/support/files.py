@@ -1,0 +1,47 @@
+"""Small helpers that write test input files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+HEADER = [
+    "customer_id",
+    "email",
+    "first_name",
+    "locale",
+    "timezone",
+    "country",
+    "status",
+    "plan",
+    "monthly_price",
+    "currency",
+    "next_bill_date",
+]
+
+
+def customer(cid: str, **changes: str) -> dict[str, str]:
+    row = {
+        "customer_id": cid,
+        "email": f"{cid}@example.com",
+        "first_name": "Ann",
+        "locale": "en-US",
+        "timezone": "America/New_York",
+        "country": "US",
+        "status": "active",
+        "plan": "basic",
+        "monthly_price": "8.99",
+        "currency": "USD",
+        "next_bill_date": "2026-04-01",
+    }
+    row.update(changes)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header or HEADER, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
