@@ -69,3 +69,26 @@ def test_every_problem_in_a_row_is_reported_at_once():
 def test_first_name_and_plan_may_be_empty():
     row = validate_row({**GOOD, "first_name": "", "plan": ""})
     assert (row.first_name, row.plan) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ann@example.com", "Ann.B+tag@Example.COM", "o'neil@shop.example.co.uk", "x_y-z@a-b.example"],
+)
+def test_fast_email_path_agrees_with_the_full_validator(address):
+    from email_validator import validate_email
+
+    from makegood.customers.rules import check_email
+
+    assert check_email(address) == validate_email(address, check_deliverability=False).normalized
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ann@@example.com", ".ann@example.com", "ann.@example.com", "ann@-x.com", "a@localhost"],
+)
+def test_fast_email_path_still_rejects_bad_addresses(address):
+    from makegood.customers.rules import check_email
+
+    with pytest.raises(ValueError, match="not a valid email"):
+        check_email(address)

@@ -27,6 +27,7 @@ def import_(
     written; every bad field is reported with its row and column.
     Prints {"imported": n, "updated": n} with --json.
     """
+    from makegood.customers.reader import count_rows
     from makegood.customers.service import import_customers
 
     app = app_context(ctx)
@@ -41,7 +42,8 @@ def import_(
         ) as progress,
         app.uow() as uow,
     ):
-        task = progress.add_task(file.name, total=None)
+        total = count_rows(file) if not progress.disable else 0
+        task = progress.add_task(file.name, total=total or None)
 
         def advance(n: int) -> None:
             progress.update(task, advance=n)

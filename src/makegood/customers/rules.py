@@ -91,8 +91,22 @@ def check_country(code: str) -> str:
     return code
 
 
+# RFC 5322 dot-atom local part in plain ASCII: the common case, checked without the
+# full validator; anything else (quoted, internationalised) takes the full path.
+_ASCII_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+@cache
+def _domain(domain: str) -> str:
+    """The normalised domain, validated once per distinct domain."""
+    return validate_email(f"postmaster@{domain}", check_deliverability=False).domain
+
+
 def check_email(address: str) -> str:
     try:
+        local, at, domain = address.rpartition("@")
+        if at and len(local) <= 64 and _ASCII_LOCAL.match(local):
+            return f"{local}@{_domain(domain)}"
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"{address!r} is not a valid email address ({exc})") from None
