@@ -52,12 +52,8 @@ def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> No
     session.execute(delete(Impact).where(Impact.incident_id == incident_id))
     if impacts.num_rows == 0:
         return
-    table = (
-        impacts.select(list(STORED[1:])).add_column(
-            0, "incident_id", pa.array([incident_id] * impacts.num_rows, pa.int32())
-        )
-        if impacts.num_rows
-        else impacts
+    table = impacts.select(list(STORED[1:])).add_column(
+        0, "incident_id", pa.repeat(pa.scalar(incident_id, pa.int32()), impacts.num_rows)
     )
     if dialect(session) == "postgresql":
         copy_csv(session, "impacts", STORED, _csv_chunks(table))
