@@ -1,0 +1,294 @@
+"""The policy file (TOML): what a customer is owed for an incident, validated
+strictly so a typo fails loudly with the key it is at."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+)
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from makegood.core.errors import InvalidInputError
+from makegood.core.money import currency_exponent, parse_decimal
+
+ROUNDING = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "half_down": ROUND_HALF_DOWN,
+    "up": ROUND_UP,
+    "down": ROUND_DOWN,
+    "ceiling": ROUND_CEILING,
+    "floor": ROUND_FLOOR,
+}
+
+
+def _decimal(value: object) -> Decimal:
+    """Amounts are written as strings ("5.00") or integers; a float is refused."""
+    if isinstance(value, bool | float):
+        raise ValueError('write amounts as strings like "5.00" (a float cannot hold cents exactly)')
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        return parse_decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    raise ValueError('must be a decimal string like "5.00"')
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pricing(Strict):
+    """The simple ways of pricing: a percent of the monthly price, a fixed amount per
+    currency ("*" when one amount is written for every currency), or days of service."""
+
+    percent_of_monthly_price: Decimal | None = None
+    fixed: dict[str, Decimal] | None = None
+    days_of_service: Decimal | None = None
+    days_basis: Literal["calendar_month", "30"] = "calendar_month"
+
+    @field_validator("percent_of_monthly_price", "days_of_service", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> Decimal | None:
+        if value is None:
+            return None
+        number = _decimal(value)
+        if number < 0:
+            raise ValueError("must not be negative")
+        return number
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed(cls, value: object) -> dict[str, Decimal] | None:
+        if value is None:
+            return None
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return {"*": _decimal(value)}
+        if not isinstance(value, dict):
+            raise ValueError('must be a table like { USD = "5.00", JPY = "700" }')
+        table: dict[str, Decimal] = {}
+        for code, amount in value.items():
+            exponent = currency_exponent(code)
+            number = _decimal(amount)
+            if number < 0:
+                raise ValueError(f"{code}: must not be negative")
+            if number != number.quantize(Decimal(1).scaleb(-exponent)):
+                raise ValueError(
+                    f"{code}: {amount} has more decimals than {code} allows ({exponent})"
+                )
+            table[code] = number
+        return table
+
+
+class Simple(Pricing):
+    """Exactly one simple way of pricing."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Simple:
+        chosen = [
+            k
+            for k in ("percent_of_monthly_price", "fixed", "days_of_service")
+            if getattr(self, k) is not None
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "give exactly one of percent_of_monthly_price, fixed, days_of_service"
+                + (f" (found {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+
+class Tier(Simple):
+    at_least: Decimal = Decimal(0)
+
+    @field_validator("at_least", mode="before")
+    @classmethod
+    def _bound(cls, value: object) -> Decimal:
+        return _decimal(value)
+
+
+class Amount(Pricing):
+    """A simple amount, or per-day accrual on the magnitude with a cap, or tiers."""
+
+    per_day: Simple | None = None
+    cap: Simple | None = None
+    tiers: list[Tier] | None = None
+    by: Literal["duration_minutes", "magnitude"] = "duration_minutes"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            raise ValueError('amount must be a table, e.g. { percent_of_monthly_price = "5" }')
+        kinds = [
+            k
+            for k in ("percent_of_monthly_price", "fixed", "days_of_service", "per_day", "tiers")
+            if k in data
+        ]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of percent_of_monthly_price, fixed, days_of_service, per_day, "
+                "tiers" + (f" (found {', '.join(kinds)})" if kinds else "")
+            )
+        if "cap" in data and kinds != ["per_day"]:
+            raise ValueError("cap goes with per_day")
+        return data
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self) -> Amount:
+        if self.tiers is not None:
+            bounds = [t.at_least for t in self.tiers]
+            if not bounds or bounds != sorted(set(bounds)):
+                raise ValueError("tiers need increasing, distinct at_least values")
+        return self
+
+    def simple(self) -> Simple | None:
+        """The amount as a Simple when it is one (not per_day, not tiers)."""
+        if self.per_day is not None or self.tiers is not None:
+            return None
+        return Simple(
+            percent_of_monthly_price=self.percent_of_monthly_price,
+            fixed=self.fixed,
+            days_of_service=self.days_of_service,
+            days_basis=self.days_basis,
+        )
+
+
+class Rule(Strict):
+    name: str
+    services: list[str] | None = None
+    confidence: list[Literal["confirmed", "possible"]] | None = None
+    severity: list[Literal["minor", "major", "critical"]] | None = None
+    causes: list[str] | None = None
+    min_duration_minutes: int | None = None
+    max_duration_minutes: int | None = None
+    min_magnitude: int | None = None
+    max_magnitude: int | None = None
+    statuses: list[Literal["active", "paused", "cancelled"]] | None = None
+    countries: list[str] | None = None
+    plans: list[str] | None = None
+    amount: Amount
+    mode: Literal["automatic", "claim"]
+    claim_days: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _claim_window(self) -> Rule:
+        if self.mode == "claim" and self.claim_days is None:
+            raise ValueError("a claim rule needs claim_days (how long the link stays valid)")
+        if self.mode == "automatic" and self.claim_days is not None:
+            raise ValueError('claim_days only applies to mode = "claim"')
+        return self
+
+
+class Exclusions(Strict):
+    statuses: list[Literal["active", "paused", "cancelled"]] = []
+    countries: list[str] = []
+    plans: list[str] = []
+    causes: list[str] = []
+    compensated_within_days: int | None = Field(default=None, ge=1)
+
+
+class Limits(Strict):
+    minimum: Decimal = Decimal("0.01")
+    rounding: Literal["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"] = (
+        "half_up"
+    )
+    max_percent_per_statement: Decimal | None = None
+    window_days: int | None = Field(default=None, ge=1)
+    max_percent_per_window: Decimal | None = None
+    budget: dict[str, Decimal] = {}
+
+    @field_validator(
+        "minimum", "max_percent_per_statement", "max_percent_per_window", mode="before"
+    )
+    @classmethod
+    def _number(cls, value: object) -> Decimal | None:
+        return None if value is None else _decimal(value)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, value: object) -> dict[str, Decimal]:
+        if not isinstance(value, dict):
+            raise ValueError('must be a table like { USD = "10000.00" }')
+        for code in value:
+            currency_exponent(code)
+        return {code: _decimal(amount) for code, amount in value.items()}
+
+    @model_validator(mode="after")
+    def _window(self) -> Limits:
+        if (self.window_days is None) != (self.max_percent_per_window is None):
+            raise ValueError("window_days and max_percent_per_window go together")
+        return self
+
+    @property
+    def rounding_mode(self) -> str:
+        return ROUNDING[self.rounding]
+
+
+class Policy(Strict):
+    name: str
+    version: int = 1
+    rules: list[Rule] = Field(min_length=1)
+    exclusions: Exclusions = Exclusions()
+    limits: Limits = Limits()
+    source: str = ""
+
+    @property
+    def digest(self) -> str:
+        """Identifies this exact policy text: a campaign records what it was planned with."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file; errors name the file and the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse_policy(text, str(path))
+
+
+def parse_policy(text: str, where: str = "policy") -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"{where}: not valid TOML ({exc})") from None
+    try:
+        return Policy.model_validate({**data, "source": text})
+    except ValidationError as exc:
+        problems = [
+            f"{_key(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise InvalidInputError(f"{where}: the policy is not valid", problems) from None
+
+
+def _key(loc: tuple[object, ...], data: dict[str, object]) -> str:
+    """rules.0.amount -> rules[1] ("late shipment").amount"""
+    parts: list[str] = []
+    node: object = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item + 1}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                label += f' ("{name}")' if name else ""
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
