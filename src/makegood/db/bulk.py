@@ -3,7 +3,8 @@ SQLite. Both go through the Session's own connection, so a rollback undoes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,7 +30,31 @@ def insert_rows(
                 copy.write_row(row)
         return
     marks = ", ".join("?" for _ in columns)
-    raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+    raw.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", _sqlite_rows(rows))
+
+
+def db_instant(session: Session, moment: datetime) -> datetime:
+    """An instant as a text-SQL parameter: SQLite columns hold naive UTC."""
+    if dialect(session) == "sqlite":
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _sqlite_value(value: Any) -> Any:
+    # Store instants and dates as SQLAlchemy's SQLite types do, without relying on
+    # the sqlite3 module's default adapters (deprecated since Python 3.12).
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _sqlite_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        yield tuple(_sqlite_value(v) for v in row)
 
 
 def copy_csv(session: Session, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:

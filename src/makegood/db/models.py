@@ -1,20 +1,29 @@
 """Imports every model so the metadata (and Alembic) sees all tables."""
 
 from makegood.audit.models import AuditEntry
-from makegood.campaigns.models import Campaign
+from makegood.billing.models import ExportBatch, ExportItem
+from makegood.campaigns.models import Approval, Campaign, Offer
+from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.base import Base
 from makegood.impact.models import Impact, ImpactRun
 from makegood.incidents.models import Incident
+from makegood.messaging.models import Message
 from makegood.sources.models import DataSource
 
 __all__ = [
+    "Approval",
     "AuditEntry",
     "Base",
     "Campaign",
     "Customer",
     "DataSource",
+    "ExportBatch",
+    "ExportItem",
     "Impact",
     "ImpactRun",
     "Incident",
+    "LedgerEntry",
+    "Message",
+    "Offer",
 ]

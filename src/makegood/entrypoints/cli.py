@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from makegood.billing.cli import app as billing_app
+from makegood.campaigns.cli import app as campaigns_app
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError, MakegoodError
+from makegood.credits.cli import app as credits_app
 from makegood.customers.cli import app as customers_app
 from makegood.db import migrate
 from makegood.demo.cli import demo
@@ -29,6 +32,9 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(impact_app, name="impact")
+app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(credits_app, name="credits")
+app.add_typer(billing_app, name="billing")
 app.command("demo")(demo)
 
 

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from makegood.core.errors import InvalidInputError
+from makegood.entrypoints.context import app_context
+from makegood.entrypoints.errors import reports_errors
+
+app = typer.Typer(
+    help="Campaigns: the remedy plan for an incident, approved, then executed.",
+    no_args_is_help=True,
+)
+PREVIEW_KEYS = ("offers", "automatic", "claim", "excluded", "held_out", "totals")
+
+
+def _show_preview(app_: Any, data: dict[str, Any]) -> None:
+    out = app_.out
+    out.print(
+        f"[bold]Campaign {data['id']}[/bold] for incident {data['incident']} "
+        f"({data['status']}; policy {data['policy']['name']} v{data['policy']['version']})"
+    )
+    out.print(
+        f"  offers: {data['offers']} ({data['automatic']} automatic, {data['claim']} claim); "
+        f"held out: {data['held_out']}; excluded: {data['excluded']}"
+    )
+    for reason, n in data.get("excluded_by_reason", {}).items():
+        out.print(f"    excluded {reason}: {n}")
+    for currency, total in data["totals"].items():
+        budget = data.get("budget", {}).get(currency)
+        out.print(f"  total {currency}: {total}" + (f" (budget {budget})" if budget else ""))
+    if data.get("over_budget"):
+        out.print("  [yellow]over budget: two different approvers are needed[/yellow]")
+    if data.get("largest"):
+        table = Table("customer", "amount", title="largest credits, per currency")
+        for row in data["largest"]:
+            table.add_row(row["customer_id"], f"{row['amount']} {row['currency']}")
+        out.print(table)
+
+
+@app.command("plan")
+@reports_errors
+def plan_(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident id.")],
+    policy: Annotated[Path, typer.Option(help="The policy file (TOML).")],
+    holdout: Annotated[
+        str,
+        typer.Option(
+            help="Percent of offers held out as a control group (deterministic by customer)."
+        ),
+    ] = "0",
+) -> None:
+    """Decide what each impacted customer is owed and store a draft campaign.
+
+    Prints the preview: offers by mode, exclusions by reason, held out, totals per
+    currency, the ten largest credits. Planning again replaces the draft.
+    """
+    from makegood.campaigns.planning import plan
+    from makegood.campaigns.service import summary
+    from makegood.policy.schema import load_policy
+
+    app_ = app_context(ctx)
+    try:
+        percent = Decimal(holdout)
+    except InvalidOperation:
+        raise InvalidInputError(f"--holdout: {holdout!r} is not a number") from None
+    rules = load_policy(policy)
+    with app_.uow() as uow:
+        campaign = plan(uow.session, incident_id, rules, percent, app_.now(), app_.actor)
+        uow.commit()
+        data = summary(uow.session, campaign)
+    app_.emit({k: data[k] for k in ("id", *PREVIEW_KEYS)} | data, lambda: _show_preview(app_, data))
+
+
+@app.command("approve")
+@reports_errors
+def approve_(
+    ctx: typer.Context,
+    campaign_id: Annotated[int, typer.Argument(help="The campaign id.")],
+    by: Annotated[str, typer.Option(help="Who approves (recorded in the audit log).")],
+) -> None:
+    """Approve a draft. Over the policy's budget, two different approvers are needed."""
+    from makegood.campaigns.service import approve, summary
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        campaign = approve(uow.session, campaign_id, by, app_.now())
+        uow.commit()
+        data = summary(uow.session, campaign)
+    app_.emit(
+        {
+            "id": data["id"],
+            "status": data["status"],
+            "approvers": data["approvers"],
+            "approvals_needed": data["approvals_needed"],
+        },
+        lambda: app_.out.print(
+            f"Campaign {campaign_id} is {data['status']} "
+            f"(approved by {', '.join(data['approvers'])})."
+        ),
+    )
+
+
+@app.command("cancel")
+@reports_errors
+def cancel_(
+    ctx: typer.Context, campaign_id: Annotated[int, typer.Argument(help="The campaign id.")]
+) -> None:
+    """Cancel a draft or approved campaign; nothing of it can be executed afterwards."""
+    from makegood.campaigns.service import cancel
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        campaign = cancel(uow.session, campaign_id, app_.now(), app_.actor)
+        uow.commit()
+    app_.emit(
+        {"id": campaign.id, "status": campaign.status},
+        lambda: app_.out.print(f"Campaign {campaign_id} cancelled."),
+    )
+
+
+@app.command("execute")
+@reports_errors
+def execute_(
+    ctx: typer.Context,
+    campaign_id: Annotated[int, typer.Argument(help="The campaign id.")],
+    chunk_size: Annotated[int, typer.Option(min=1, help="Offers per transaction.")] = 5000,
+) -> None:
+    """Grant automatic credits, issue claim links and queue one message per offer.
+
+    Safe to run again, or after a crash: each chunk commits whole, and a second run
+    adds nothing. Needs MAKEGOOD_SECRET_KEY when the campaign has claim offers.
+    """
+    from makegood.campaigns.execution import execute
+    from makegood.campaigns.service import get, offer_counts
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        get(uow.session, campaign_id)
+        pending = offer_counts(uow.session, campaign_id).get("planned", 0)
+    with Progress(
+        TextColumn("executing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=app_.err,
+        disable=app_.json or not app_.err.is_terminal,
+    ) as progress:
+        task = progress.add_task("offers", total=pending)
+        result = execute(
+            app_.engine,
+            campaign_id,
+            app_.now(),
+            app_.actor,
+            app_.settings.secret_key,
+            chunk_size,
+            lambda n: progress.update(task, advance=n),
+        )
+    app_.emit(
+        {"granted": result.granted, "offered": result.offered, "messages": result.messages},
+        lambda: app_.out.print(
+            f"Granted {result.granted} credit(s), offered "
+            f"{result.offered} claim(s), queued {result.messages} "
+            "message(s)."
+        ),
+    )
+
+
+@app.command("show")
+@reports_errors
+def show(
+    ctx: typer.Context, campaign_id: Annotated[int, typer.Argument(help="The campaign id.")]
+) -> None:
+    """A campaign's preview, approvals and offers by status."""
+    from makegood.campaigns.service import get, summary
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        data = summary(uow.session, get(uow.session, campaign_id))
+
+    def human() -> None:
+        _show_preview(app_, data)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data["offers_by_status"].items()))
+        app_.out.print(f"  offers by status: {counts}")
+
+    app_.emit(data, human)
