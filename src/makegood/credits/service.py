@@ -106,7 +106,7 @@ def void(session: Session, offer_id: int, reason: str, now: datetime, actor: str
             "claimed offers can be voided"
         )
     before = offer.status
-    credited = (
+    credited = int(
         session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
                 LedgerEntry.offer_id == offer_id
