@@ -84,7 +84,7 @@ def test_each_entry_is_exported_once_and_batches_can_be_rewritten(engine, tmp_pa
     assert run_export(engine, tmp_path / "b2.csv").exported == 0
     assert read(tmp_path / "b2.csv") == []
 
-    offer_id, token = next(iter(tokens.items()))
+    token = next(iter(tokens.values()))
     with UnitOfWork(engine) as uow:
         claim(uow.session, token, NOW)
         granted = uow.session.scalars(select(Offer.id).where(Offer.status == "granted")).first()
