@@ -88,3 +88,13 @@ def test_resolve_sets_the_end_once(engine):
             resolve(uow.session, incident.id, start + timedelta(hours=7), NOW, "t")
         with pytest.raises(NotFoundError, match="incident 999 does not exist"):
             get(uow.session, 999)
+
+
+def test_migrations_build_exactly_the_models_schema(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from makegood.db.models import Base
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
@@ -28,8 +28,6 @@ class ExportItem(Base):
     __tablename__ = "export_items"
 
     entry_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"),
-        ForeignKey("ledger_entries.id"),
-        primary_key=True,
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
     )
-    batch_id: Mapped[int] = mapped_column(ForeignKey("export_batches.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(Integer, index=True)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -62,12 +63,19 @@ class Offer(Base):
     """What one customer is offered for one incident: one per (incident, customer)."""
 
     __tablename__ = "offers"
-    __table_args__ = (UniqueConstraint("incident_id", "customer_id"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "customer_id"),
+        # Execution takes the next planned offers of a campaign in id order.
+        Index("ix_offers_campaign_status_id", "campaign_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # No foreign keys on the bulk tables (offers, ledger, outbox, export items): they
+    # are written set-based from rows that already join their parents, and a per-row
+    # FK trigger costs more than the write itself.
+    campaign_id: Mapped[int] = mapped_column(Integer)
     incident_id: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))

@@ -30,7 +30,14 @@ from makegood.db.bulk import insert_rows
 from makegood.impact.models import Impact, ImpactRun
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
-from makegood.policy.rules import CustomerFacts, Excluded, History, IncidentFacts, decide
+from makegood.policy.rules import (
+    CustomerFacts,
+    Decision,
+    Excluded,
+    History,
+    IncidentFacts,
+    decide,
+)
 from makegood.policy.schema import Policy
 
 BATCH = 20_000
@@ -203,6 +210,7 @@ def _decisions(
         .execution_options(yield_per=BATCH)
     )
     month_days: dict[str, int] = {}
+    decisions: dict[tuple[object, ...], Decision] = {}
     statements: dict[tuple[date, str], date] = {}
     needs_statement = policy.limits.max_percent_per_statement is not None
     for (
@@ -219,15 +227,34 @@ def _decisions(
     ) in session.execute(query):
         if zone not in month_days:
             month_days[zone] = days_in_month(now, zone)
-        customer = CustomerFacts(status, country, plan_, price, currency, month_days[zone])
         on_statement = 0
         if needs_statement:
             key = (bill, zone)
             if key not in statements:
                 statements[key] = statement_date(bill, now, zone)
             on_statement = history.by_statement.get((cid, statements[key]), 0)
-        past = History(on_statement, history.in_window.get(cid, 0), cid in history.compensated)
-        decision = decide(policy, facts, customer, confidence, magnitude, past)
+        # decide() is pure, and customers share prices, plans and zones: compute each
+        # distinct set of facts once.
+        key_ = (
+            confidence,
+            magnitude,
+            status,
+            country,
+            plan_,
+            price,
+            currency,
+            month_days[zone],
+            on_statement,
+            history.in_window.get(cid, 0),
+            cid in history.compensated,
+        )
+        decision = decisions.get(key_)
+        if decision is None:
+            customer = CustomerFacts(status, country, plan_, price, currency, month_days[zone])
+            past = History(key_[8], key_[9], key_[10])
+            decision = decisions[key_] = decide(
+                policy, facts, customer, confidence, magnitude, past
+            )
         if isinstance(decision, Excluded):
             tally.excluded[decision.reason] += 1
             continue

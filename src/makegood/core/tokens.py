@@ -1,18 +1,24 @@
 """Claim tokens: 256 random bits shown once in a link; only their hash is stored.
 
-The outbox carries the token to the sender sealed (encrypted and authenticated)
-with a key derived from MAKEGOOD_SECRET_KEY, so the database alone never reveals it.
+The outbox carries the token to the sender sealed (AES-GCM: encrypted and
+authenticated) with a key derived from MAKEGOOD_SECRET_KEY, so the database alone
+never reveals a working link.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from makegood.core.errors import ConfigurationError
+
+NONCE = 12
+CONTEXT = b"makegood claim token"
 
 
 def new_token() -> str:
@@ -23,24 +29,46 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _fernet(secret_key: str) -> Fernet:
-    if len(secret_key) < 16:
-        raise ConfigurationError(
-            "MAKEGOOD_SECRET_KEY must be set (16 characters or more) to issue claim links; "
-            "for example: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
-    digest = hashlib.sha256(b"makegood-outbox-seal\x00" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+class Sealer:
+    """Seals and opens tokens with one key; build it once, use it for many tokens."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._secret = secret_key
+        self._cipher: AESGCM | None = None
+
+    @property
+    def _aead(self) -> AESGCM:
+        # Built on first use: a campaign without claim offers needs no key.
+        if self._cipher is not None:
+            return self._cipher
+        secret_key = self._secret
+        if len(secret_key) < 16:
+            raise ConfigurationError(
+                "MAKEGOOD_SECRET_KEY must be set (16 characters or more) to issue claim links; "
+                "for example: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        key = hashlib.sha256(b"makegood-outbox-seal\x00" + secret_key.encode()).digest()
+        self._cipher = AESGCM(key)
+        return self._cipher
+
+    def seal(self, token: str) -> str:
+        nonce = os.urandom(NONCE)
+        sealed = nonce + self._aead.encrypt(nonce, token.encode(), CONTEXT)
+        return base64.urlsafe_b64encode(sealed).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(sealed.encode())
+            return self._aead.decrypt(raw[:NONCE], raw[NONCE:], CONTEXT).decode()
+        except (InvalidTag, ValueError):
+            raise ConfigurationError(
+                "a sealed claim token cannot be opened with this MAKEGOOD_SECRET_KEY"
+            ) from None
 
 
 def seal(token: str, secret_key: str) -> str:
-    return _fernet(secret_key).encrypt(token.encode()).decode()
+    return Sealer(secret_key).seal(token)
 
 
 def unseal(sealed: str, secret_key: str) -> str:
-    try:
-        return _fernet(secret_key).decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        raise ConfigurationError(
-            "a sealed claim token cannot be opened with this MAKEGOOD_SECRET_KEY"
-        ) from None
+    return Sealer(secret_key).open(sealed)

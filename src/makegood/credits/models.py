@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
@@ -23,7 +23,7 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
+    offer_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     customer_id: Mapped[str] = mapped_column(String(200), index=True)
     incident_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))

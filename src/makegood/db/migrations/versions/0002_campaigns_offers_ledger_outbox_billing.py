@@ -29,24 +29,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_export_batches")),
     )
     op.create_table(
-        "campaign_approvals",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("campaign_id", sa.Integer(), nullable=False),
-        sa.Column("approver", sa.String(length=200), nullable=False),
-        sa.Column("at", makegood.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"],
-            ["campaigns.id"],
-            name=op.f("fk_campaign_approvals_campaign_id_campaigns"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_approvals")),
-        sa.UniqueConstraint(
-            "campaign_id", "approver", name=op.f("uq_campaign_approvals_campaign_id")
-        ),
+        "export_items",
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_export_items")),
     )
-    with op.batch_alter_table("campaign_approvals", schema=None) as batch_op:
+    with op.batch_alter_table("export_items", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_export_items_batch_id"), ["batch_id"], unique=False)
+
+    op.create_table(
+        "ledger_entries",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("offer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("statement_date", sa.Date(), nullable=False),
+        sa.Column("created_at", makegood.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint("offer_id", "kind", name=op.f("uq_ledger_entries_offer_id")),
+    )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_campaign_approvals_campaign_id"), ["campaign_id"], unique=False
+            batch_op.f("ix_ledger_entries_customer_id"), ["customer_id"], unique=False
         )
 
     op.create_table(
@@ -66,18 +79,11 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", makegood.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_messages_campaign_id_campaigns")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint(
             "campaign_id", "customer_id", "channel", name=op.f("uq_messages_campaign_id")
         ),
     )
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_messages_campaign_id"), ["campaign_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_messages_status"), ["status"], unique=False)
-
     op.create_table(
         "offers",
         sa.Column(
@@ -103,62 +109,35 @@ def upgrade() -> None:
         sa.Column("voided_at", makegood.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("void_reason", sa.Text(), nullable=True),
         sa.Column("statement_date", sa.Date(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_offers_campaign_id_campaigns")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offers")),
         sa.UniqueConstraint("incident_id", "customer_id", name=op.f("uq_offers_incident_id")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_offers_token_hash")),
     )
     with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_offers_campaign_id"), ["campaign_id"], unique=False)
-
-    op.create_table(
-        "ledger_entries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("offer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("customer_id", sa.String(length=200), nullable=False),
-        sa.Column("incident_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("statement_date", sa.Date(), nullable=False),
-        sa.Column("created_at", makegood.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["offer_id"], ["offers.id"], name=op.f("fk_ledger_entries_offer_id_offers")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
-        sa.UniqueConstraint("offer_id", "kind", name=op.f("uq_ledger_entries_offer_id")),
-    )
-    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_ledger_entries_customer_id"), ["customer_id"], unique=False
+            "ix_offers_campaign_status_id", ["campaign_id", "status", "id"], unique=False
         )
 
     op.create_table(
-        "export_items",
-        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("batch_id", sa.Integer(), nullable=False),
+        "campaign_approvals",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("approver", sa.String(length=200), nullable=False),
+        sa.Column("at", makegood.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["export_batches.id"],
-            name=op.f("fk_export_items_batch_id_export_batches"),
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_approvals_campaign_id_campaigns"),
         ),
-        sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["ledger_entries.id"],
-            name=op.f("fk_export_items_entry_id_ledger_entries"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_approvals")),
+        sa.UniqueConstraint(
+            "campaign_id", "approver", name=op.f("uq_campaign_approvals_campaign_id")
         ),
-        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_export_items")),
     )
-    with op.batch_alter_table("export_items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_export_items_batch_id"), ["batch_id"], unique=False)
+    with op.batch_alter_table("campaign_approvals", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_campaign_approvals_campaign_id"), ["campaign_id"], unique=False
+        )
 
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.add_column(
@@ -227,25 +206,21 @@ def downgrade() -> None:
         batch_op.drop_column("policy_version")
         batch_op.drop_column("policy_name")
 
-    with op.batch_alter_table("export_items", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_export_items_batch_id"))
-
-    op.drop_table("export_items")
-    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_entries_customer_id"))
-
-    op.drop_table("ledger_entries")
-    with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_offers_campaign_id"))
-
-    op.drop_table("offers")
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_messages_status"))
-        batch_op.drop_index(batch_op.f("ix_messages_campaign_id"))
-
-    op.drop_table("messages")
     with op.batch_alter_table("campaign_approvals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaign_approvals_campaign_id"))
 
     op.drop_table("campaign_approvals")
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.drop_index("ix_offers_campaign_status_id")
+
+    op.drop_table("offers")
+    op.drop_table("messages")
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_entries_customer_id"))
+
+    op.drop_table("ledger_entries")
+    with op.batch_alter_table("export_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_export_items_batch_id"))
+
+    op.drop_table("export_items")
     op.drop_table("export_batches")
