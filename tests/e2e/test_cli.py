@@ -193,3 +193,69 @@ def test_help_explains_every_command(tmp_path):
         check=True,
     ).stdout
     assert "habitual_usage" in impact_help and "--rule" in impact_help
+
+
+def test_cli_campaign_from_plan_to_billing_export(world):
+    from tests.support.world import SECRET, SEED_POLICY
+
+    t, files, db, cwd = world
+    env = {"MAKEGOOD_NOW": gt.NOW.isoformat(), "MAKEGOOD_SECRET_KEY": SECRET}
+    policy = cwd / "netflix-2008.toml"
+    policy.write_text(SEED_POLICY)
+    makegood("init", db=db, cwd=cwd)
+    makegood("customers", "import", str(files["customers"]), db=db, cwd=cwd)
+    makegood("sources", "add", "shipments", str(files["shipments"]), db=db, cwd=cwd)
+    _, declared = makegood(
+        "incidents",
+        "declare",
+        "--service",
+        "shipping",
+        "--start",
+        gt.SHIP_START.isoformat(),
+        "--end",
+        gt.SHIP_END.isoformat(),
+        "--title",
+        "Warehouse down",
+        db=db,
+        cwd=cwd,
+        env=env,
+    )
+    makegood("impact", "run", str(declared["id"]), db=db, cwd=cwd, env=env)
+
+    _, planned = makegood(
+        "campaigns", "plan", str(declared["id"]), "--policy", str(policy), db=db, cwd=cwd, env=env
+    )
+    cancelled = [c for c in t.shipping_confirmed if c.startswith("cancelled")]
+    expected = len(t.shipping_confirmed) - len(cancelled)
+    assert {k: planned[k] for k in ("offers", "automatic", "claim", "excluded", "held_out")} == {
+        "offers": expected,
+        "automatic": expected,
+        "claim": 0,
+        "excluded": len(cancelled),
+        "held_out": 0,
+    }
+    assert planned["totals"] == {"USD": f"{0.77 * expected:.2f}"}
+
+    code, refused = makegood(
+        "campaigns", "execute", str(planned["id"]), db=db, cwd=cwd, env=env, check=False
+    )
+    assert code == 1 and "needs approval" in refused["error"]["message"]
+    _, approved = makegood(
+        "campaigns", "approve", str(planned["id"]), "--by", "lead", db=db, cwd=cwd, env=env
+    )
+    assert approved["status"] == "approved"
+    _, executed = makegood("campaigns", "execute", str(planned["id"]), db=db, cwd=cwd, env=env)
+    assert executed == {"granted": expected, "offered": 0, "messages": expected}
+    _, again = makegood("campaigns", "execute", str(planned["id"]), db=db, cwd=cwd, env=env)
+    assert again == {"granted": 0, "offered": 0, "messages": 0}
+
+    out = cwd / "billing.csv"
+    _, exported = makegood("billing", "export", "--out", str(out), db=db, cwd=cwd, env=env)
+    assert exported["exported"] == expected
+    assert out.read_text().splitlines()[0] == (
+        "credit_id,customer_id,amount,currency,statement_date,incident_id,description"
+    )
+    _, nothing = makegood(
+        "billing", "export", "--out", str(cwd / "b2.csv"), db=db, cwd=cwd, env=env
+    )
+    assert nothing["exported"] == 0
