@@ -130,7 +130,7 @@ def cancel_(
 def execute_(
     ctx: typer.Context,
     campaign_id: Annotated[int, typer.Argument(help="The campaign id.")],
-    chunk_size: Annotated[int, typer.Option(min=1, help="Offers per transaction.")] = 5000,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Offers per transaction.")] = 25_000,
 ) -> None:
     """Grant automatic credits, issue claim links and queue one message per offer.
 

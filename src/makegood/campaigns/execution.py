@@ -53,7 +53,7 @@ def execute(
     now: datetime,
     actor: str,
     secret_key: str,
-    chunk_size: int = 10_000,
+    chunk_size: int = 25_000,
     progress: Progress | None = None,
 ) -> ExecuteResult:
     """Run chunks until no planned offer is left; each chunk commits on its own."""
@@ -87,12 +87,21 @@ def execute_chunk(
     campaign = _claim_campaign(session, campaign_id, now, actor)
     if campaign is None:
         return True, ExecuteResult(), after
-    rows = session.execute(
-        select(Offer.id, Offer.mode, Offer.claim_days, Customer.next_bill_date, Customer.timezone)
-        .join(Customer, Customer.customer_id == Offer.customer_id)
+    # Take the next offers by the index alone, then join their customers: joining
+    # first lets the planner walk every remaining offer before it can stop.
+    batch = (
+        select(Offer.id, Offer.mode, Offer.claim_days, Offer.customer_id)
         .where(Offer.campaign_id == campaign_id, Offer.status == "planned", Offer.id > after)
         .order_by(Offer.id)
         .limit(chunk_size)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            batch.c.id, batch.c.mode, batch.c.claim_days, Customer.next_bill_date, Customer.timezone
+        )
+        .join(Customer, Customer.customer_id == batch.c.customer_id)
+        .order_by(batch.c.id)
     ).all()
     if not rows:
         campaign.status, campaign.finished_at = "done", now
@@ -187,10 +196,12 @@ def _apply(
         "description": f"Credit: {title}",
     }
     for statement in (
-        f"UPDATE offers SET status = s.status, token_hash = s.token_hash, "
+        f"UPDATE offers SET status = s.status, "
         f"expires_at = s.expires_at, statement_date = s.statement_date, "
         f"granted_at = CASE WHEN s.status = 'granted' THEN :now END "
         f"FROM {STAGE} s WHERE offers.id = s.offer_id AND offers.status = 'planned'",
+        "INSERT INTO claim_tokens (token_hash, offer_id) "
+        f"SELECT token_hash, offer_id FROM {STAGE} WHERE token_hash IS NOT NULL",
         "INSERT INTO ledger_entries (offer_id, customer_id, incident_id, kind, amount_minor, "
         "currency, statement_date, created_at, description) "
         "SELECT o.id, o.customer_id, o.incident_id, 'grant', o.amount_minor, o.currency, "

@@ -8,15 +8,13 @@ customers get no offer, only a count by reason in the preview.
 from __future__ import annotations
 
 import hashlib
-import heapq
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
@@ -26,7 +24,7 @@ from makegood.core.errors import ConflictError, InvalidInputError
 from makegood.core.money import currency_exponent, format_major
 from makegood.credits.rules import days_in_month, statement_date
 from makegood.customers.models import Customer
-from makegood.db.bulk import insert_rows
+from makegood.db.bulk import dialect, insert_rows
 from makegood.impact.models import Impact, ImpactRun
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
@@ -63,46 +61,70 @@ def held_out(incident_id: int, customer_id: str, percent: Decimal) -> bool:
     return int.from_bytes(digest[:8], "big") % 10_000 < int(percent * 100)
 
 
-@dataclass
-class Tally:
-    modes: Counter[str] = field(default_factory=Counter)
-    excluded: Counter[str] = field(default_factory=Counter)
-    held_out: int = 0
-    totals: Counter[str] = field(default_factory=Counter)
-    # Per currency: amounts in different currencies are not comparable.
-    largest: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-
-    def offer(self, customer_id: str, amount: int, currency: str) -> None:
-        self.totals[currency] += amount
-        top = self.largest.setdefault(currency, [])
-        if len(top) < 10:
-            heapq.heappush(top, (amount, customer_id))
-        else:
-            heapq.heappushpop(top, (amount, customer_id))
-
-    def preview(self, policy: Policy) -> dict[str, Any]:
-        over = {
-            c: format_major(m, c)
-            for c, m in self.totals.items()
-            if c in policy.limits.budget
-            and Decimal(m).scaleb(-currency_exponent(c)) > policy.limits.budget[c]
+def preview(
+    session: Session, campaign_id: int, policy: Policy, excluded: Counter[str]
+) -> dict[str, Any]:
+    """The plan at a glance, counted from the stored offers with a few aggregates."""
+    modes = Counter(
+        {
+            f"{status}:{mode}": int(n)
+            for status, mode, n in session.execute(
+                select(Offer.status, Offer.mode, func.count())
+                .where(Offer.campaign_id == campaign_id)
+                .group_by(Offer.status, Offer.mode)
+            )
         }
-        return {
-            "offers": self.modes["automatic"] + self.modes["claim"],
-            "automatic": self.modes["automatic"],
-            "claim": self.modes["claim"],
-            "excluded": sum(self.excluded.values()),
-            "excluded_by_reason": dict(sorted(self.excluded.items())),
-            "held_out": self.held_out,
-            "totals": {c: format_major(m, c) for c, m in sorted(self.totals.items())},
-            "budget": {c: str(b) for c, b in policy.limits.budget.items()},
-            "over_budget": over,
-            "largest": [
-                {"customer_id": cid, "amount": format_major(m, c), "currency": c}
-                for c, top in sorted(self.largest.items())
-                for m, cid in sorted(top, reverse=True)
-            ],
-        }
+    )
+    totals = {
+        str(c): int(m)
+        for c, m in session.execute(
+            select(Offer.currency, func.sum(Offer.amount_minor))
+            .where(Offer.campaign_id == campaign_id, Offer.status == "planned")
+            .group_by(Offer.currency)
+            .order_by(Offer.currency)
+        )
+    }
+    # Ten per currency: amounts in different currencies are not comparable.
+    ranked = (
+        select(
+            Offer.customer_id,
+            Offer.amount_minor,
+            Offer.currency,
+            func.row_number()
+            .over(
+                partition_by=Offer.currency, order_by=(Offer.amount_minor.desc(), Offer.customer_id)
+            )
+            .label("rank"),
+        )
+        .where(Offer.campaign_id == campaign_id, Offer.status == "planned")
+        .subquery()
+    )
+    largest = session.execute(
+        select(ranked.c.customer_id, ranked.c.amount_minor, ranked.c.currency)
+        .where(ranked.c.rank <= 10)
+        .order_by(ranked.c.currency, ranked.c.rank)
+    ).all()
+    over = {
+        c: format_major(m, c)
+        for c, m in totals.items()
+        if c in policy.limits.budget
+        and Decimal(m).scaleb(-currency_exponent(c)) > policy.limits.budget[c]
+    }
+    return {
+        "offers": modes["planned:automatic"] + modes["planned:claim"],
+        "automatic": modes["planned:automatic"],
+        "claim": modes["planned:claim"],
+        "excluded": sum(excluded.values()),
+        "excluded_by_reason": dict(sorted(excluded.items())),
+        "held_out": modes["held_out:automatic"] + modes["held_out:claim"],
+        "totals": {c: format_major(m, c) for c, m in totals.items()},
+        "budget": {c: str(b) for c, b in policy.limits.budget.items()},
+        "over_budget": over,
+        "largest": [
+            {"customer_id": cid, "amount": format_major(m, c), "currency": c}
+            for cid, m, c in largest
+        ],
+    }
 
 
 def plan(
@@ -123,16 +145,19 @@ def plan(
         )
     campaign = _draft_for(session, incident_id, now)
     session.execute(delete(Offer).where(Offer.campaign_id == campaign.id))
-    tally = Tally()
+    excluded: Counter[str] = Counter()
     history = load_history(session, incident, policy, now)
-    rows = _decisions(session, incident, policy, holdout_percent, history, now, campaign, tally)
+    rows = _decisions(session, incident, policy, holdout_percent, history, now, campaign, excluded)
     for batch in _batches(rows):
         insert_rows(session, "offers", OFFER_COLUMNS, batch)
-    preview = tally.preview(policy)
+    if dialect(session) == "postgresql":
+        # Fresh statistics, so execution's queries see a million offers, not none.
+        session.execute(text("ANALYZE offers"))
+    summary = preview(session, campaign.id, policy, excluded)
     campaign.policy_name, campaign.policy_version = policy.name, policy.version
     campaign.policy_digest, campaign.policy_source = policy.digest, policy.source
-    campaign.holdout_percent, campaign.preview = str(holdout_percent), preview
-    campaign.approvals_needed = 2 if preview["over_budget"] else 1
+    campaign.holdout_percent, campaign.preview = str(holdout_percent), summary
+    campaign.approvals_needed = 2 if summary["over_budget"] else 1
     campaign.planned_at, campaign.planned_by = now, actor
     record(
         session,
@@ -144,7 +169,7 @@ def plan(
         after={
             "policy": policy.name,
             "digest": policy.digest,
-            **{k: preview[k] for k in ("offers", "excluded", "held_out", "totals")},
+            **{k: summary[k] for k in ("offers", "excluded", "held_out", "totals")},
         },
     )
     session.flush()
@@ -183,7 +208,7 @@ def _decisions(
     history: CreditHistory,
     now: datetime,
     campaign: Campaign,
-    tally: Tally,
+    excluded: Counter[str],
 ) -> Iterator[tuple[object, ...]]:
     facts = IncidentFacts(
         tuple(incident.services),
@@ -207,8 +232,8 @@ def _decisions(
         .join(Customer, Customer.customer_id == Impact.customer_id)
         .where(Impact.incident_id == incident.id)
         .order_by(Impact.customer_id)
-        .execution_options(yield_per=BATCH)
     )
+    campaign_id, incident_id = campaign.id, incident.id  # plain ints in the hot loop
     month_days: dict[str, int] = {}
     decisions: dict[tuple[object, ...], Decision] = {}
     statements: dict[tuple[date, str], date] = {}
@@ -224,7 +249,7 @@ def _decisions(
         currency,
         zone,
         bill,
-    ) in session.execute(query):
+    ) in session.connection().execute(query, execution_options={"yield_per": BATCH}):
         if zone not in month_days:
             month_days[zone] = days_in_month(now, zone)
         on_statement = 0
@@ -256,17 +281,12 @@ def _decisions(
                 policy, facts, customer, confidence, magnitude, past
             )
         if isinstance(decision, Excluded):
-            tally.excluded[decision.reason] += 1
+            excluded[decision.reason] += 1
             continue
-        status_ = "held_out" if held_out(incident.id, cid, holdout) else "planned"
-        if status_ == "held_out":
-            tally.held_out += 1
-        else:
-            tally.modes[decision.mode] += 1
-            tally.offer(cid, decision.amount_minor, currency)
+        status_ = "held_out" if holdout and held_out(incident_id, cid, holdout) else "planned"
         yield (
-            campaign.id,
-            incident.id,
+            campaign_id,
+            incident_id,
             cid,
             status_,
             decision.mode,

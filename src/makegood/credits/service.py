@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import Offer
+from makegood.campaigns.models import ClaimToken, Offer
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.core.tokens import hash_token
 from makegood.credits.models import LedgerEntry
@@ -37,7 +37,8 @@ def claim(session: Session, token: str, now: datetime, actor: str = "customer") 
         select(Offer, Customer.next_bill_date, Customer.timezone, Incident.title)
         .join(Customer, Customer.customer_id == Offer.customer_id)
         .join(Incident, Incident.id == Offer.incident_id)
-        .where(Offer.token_hash == token_hash)
+        .join(ClaimToken, ClaimToken.offer_id == Offer.id)
+        .where(ClaimToken.token_hash == token_hash)
     ).first()
     if found is None:
         return ClaimOutcome("unknown")

@@ -2,7 +2,7 @@
 
 from makegood.audit.models import AuditEntry
 from makegood.billing.models import ExportBatch, ExportItem
-from makegood.campaigns.models import Approval, Campaign, Offer
+from makegood.campaigns.models import Approval, Campaign, ClaimToken, Offer
 from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.base import Base
@@ -16,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "ClaimToken",
     "Customer",
     "DataSource",
     "ExportBatch",

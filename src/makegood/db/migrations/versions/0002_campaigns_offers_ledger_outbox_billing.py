@@ -1,4 +1,5 @@
-"""Campaigns with approvals, offers, the credit ledger, the outbox and billing exports
+"""Campaigns with approvals, offers, claim tokens, the credit ledger, the outbox and
+billing exports
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "claim_tokens",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("offer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_claim_tokens")),
+    )
+    with op.batch_alter_table("claim_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_claim_tokens_offer_id"), ["offer_id"], unique=False)
+
     op.create_table(
         "export_batches",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -102,7 +112,6 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("claim_days", sa.Integer(), nullable=True),
         sa.Column("capped", sa.Boolean(), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=True),
         sa.Column("expires_at", makegood.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("granted_at", makegood.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_at", makegood.db.base.UTCDateTime(timezone=True), nullable=True),
@@ -111,12 +120,10 @@ def upgrade() -> None:
         sa.Column("statement_date", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offers")),
         sa.UniqueConstraint("incident_id", "customer_id", name=op.f("uq_offers_incident_id")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_offers_token_hash")),
+        postgresql_with={"fillfactor": 50},
     )
     with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_offers_campaign_status_id", ["campaign_id", "status", "id"], unique=False
-        )
+        batch_op.create_index("ix_offers_campaign_id_id", ["campaign_id", "id"], unique=False)
 
     op.create_table(
         "campaign_approvals",
@@ -211,7 +218,7 @@ def downgrade() -> None:
 
     op.drop_table("campaign_approvals")
     with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.drop_index("ix_offers_campaign_status_id")
+        batch_op.drop_index("ix_offers_campaign_id_id")
 
     op.drop_table("offers")
     op.drop_table("messages")
@@ -224,3 +231,7 @@ def downgrade() -> None:
 
     op.drop_table("export_items")
     op.drop_table("export_batches")
+    with op.batch_alter_table("claim_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_claim_tokens_offer_id"))
+
+    op.drop_table("claim_tokens")
