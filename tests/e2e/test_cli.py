@@ -173,6 +173,12 @@ def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_ur
     assert streaming["service"] == "streaming"
     assert streaming["confirmed"] > 0 and streaming["possible"] > 0
     assert demo["database"].startswith("sqlite:///")
+    # The seed policy: late shipments credited automatically, streaming as claim links.
+    assert shipping["granted"] == shipping["offers"] > 0 and shipping["offered"] == 0
+    assert streaming["offered"] == streaming["offers"] > 0 and streaming["granted"] == 0
+    assert 0 < streaming["claimed"] < streaming["offered"]
+    assert shipping["excluded"] > 0  # cancelled customers
+    assert demo["billing"]["exported"] == shipping["granted"] + streaming["claimed"]
 
 
 def test_help_explains_every_command(tmp_path):

@@ -21,9 +21,14 @@ def demo(
         ),
     ] = Path("makegood-demo"),
 ) -> None:
-    """Walk both seed cases on generated data: a shipping outage over most of a Monday
-    (late orders: confirmed harm) and a streaming failure one evening (errors:
-    confirmed; regular viewers who did not watch: possible harm)."""
+    """Walk both seed cases end to end on generated data.
+
+    A shipping outage over most of a Monday (late orders: confirmed harm, 5% credited
+    automatically) and a streaming failure one evening (errors: confirmed; regular
+    viewers who did not watch: possible; 2% claimable for 7 days). Plans, approves and
+    executes both, lets a third of the claim links be claimed, and exports the credits
+    for billing.
+    """
     from makegood.demo.walkthrough import run_demo
 
     app = app_context(ctx)
@@ -33,6 +38,7 @@ def demo(
         "database": result.database_url,
         "customers": result.customers,
         "incidents": result.incidents,
+        "billing": result.billing,
     }
 
     def human() -> None:
@@ -59,6 +65,32 @@ def demo(
                     f"  {s['customer_id']} {s['confidence']} (magnitude "
                     f"{s['magnitude']}, {s['rule']}): {s['evidence']}"
                 )
-        app.out.print(f"\nExplore with: makegood --database {result.database_url} incidents show 1")
+        remedy = Table(
+            "incident",
+            "offers",
+            "excluded",
+            "granted",
+            "claim links",
+            "claimed",
+            "messages",
+            "totals",
+            title="what the seed policy gave",
+        )
+        for inc in result.incidents:
+            remedy.add_row(
+                str(inc["id"]),
+                str(inc["offers"]),
+                str(inc["excluded"]),
+                str(inc["granted"]),
+                str(inc["offered"]),
+                str(inc["claimed"]),
+                str(inc["messages"]),
+                ", ".join(f"{v} {c}" for c, v in inc["totals"].items()),
+            )
+        app.out.print(remedy)
+        app.out.print(
+            f"Billing export: {result.billing['exported']} credit(s) in {result.billing['path']}"
+        )
+        app.out.print(f"\nExplore with: makegood --database {result.database_url} campaigns show 2")
 
     app.emit(data, human)

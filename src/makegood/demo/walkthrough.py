@@ -1,4 +1,6 @@
-"""The demo: generate a company's data, declare both seed outages, find who was hurt.
+"""The demo: generate a company's data, declare both seed outages, find who was hurt,
+plan and approve what each is owed under the seed policy, execute it, let some
+customers claim their links, and export the credits for billing.
 
 It drives the same use cases as the CLI, each in its own unit of work, against an
 embedded SQLite file in the demo directory.
@@ -6,14 +8,23 @@ embedded SQLite file in the demo directory.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from makegood.billing.service import export
+from makegood.campaigns.execution import execute
+from makegood.campaigns.planning import plan
+from makegood.campaigns.service import approve
+from makegood.core.tokens import Sealer
+from makegood.credits.service import claim
 from makegood.customers.service import import_customers
 from makegood.db import migrate
 from makegood.db.engine import make_engine
@@ -21,9 +32,37 @@ from makegood.db.uow import UnitOfWork
 from makegood.demo.synthetic import Outage, Scenario, generate
 from makegood.impact.service import impacts_for, run_impact
 from makegood.incidents.service import Declaration, declare
+from makegood.messaging.models import Message
+from makegood.policy.schema import Policy, parse_policy
 from makegood.sources.service import add_source
 
 ACTOR = "demo"
+# The demo's own key: its claim links exist only inside this run's database.
+DEMO_KEY = secrets.token_urlsafe(32)
+CLAIM_SHARE = 3  # one customer in three claims their link in the demo
+
+
+def seed_policy() -> Policy:
+    text = resources.files("makegood.demo").joinpath("netflix-2008.toml").read_text("utf-8")
+    return parse_policy(text, "netflix-2008.toml")
+
+
+def _claim_some(engine: Engine, campaign_id: int, when: datetime) -> int:
+    """Open some claim links, as customers would, through the claim function."""
+    sealer = Sealer(DEMO_KEY)
+    with UnitOfWork(engine) as uow:
+        sealed = uow.session.scalars(
+            select(Message.payload)
+            .where(Message.campaign_id == campaign_id, Message.kind == "claim_offer")
+            .order_by(Message.id)
+        ).all()
+    claimed = 0
+    for payload in sealed[::CLAIM_SHARE]:
+        with UnitOfWork(engine) as uow:
+            outcome = claim(uow.session, sealer.open(payload["sealed_token"]), when)
+            uow.commit()
+        claimed += outcome.status == "claimed"
+    return claimed
 
 
 @dataclass
@@ -32,6 +71,7 @@ class DemoResult:
     database_url: str
     customers: int
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    billing: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(directory: Path, scenario: Scenario | None = None) -> DemoResult:
@@ -52,11 +92,17 @@ def run_demo(directory: Path, scenario: Scenario | None = None) -> DemoResult:
     result = DemoResult(directory, url, imported.imported)
     for outage in (s.shipping, s.streaming):
         result.incidents.append(_walk(engine, outage, now))
+    billing = directory / "billing.csv"
+    with UnitOfWork(engine) as uow:
+        exported = export(uow.session, billing, "csv", now + timedelta(days=2), ACTOR)
+        uow.commit()
+    exported.finish()
+    result.billing = {"path": str(billing), "exported": exported.exported}
     engine.dispose()
     return result
 
 
-def _walk(engine: Engine, outage: Outage, now: Any) -> dict[str, Any]:
+def _walk(engine: Engine, outage: Outage, now: datetime) -> dict[str, Any]:
     with UnitOfWork(engine) as uow:
         incident = declare(
             uow.session,
@@ -81,11 +127,23 @@ def _walk(engine: Engine, outage: Outage, now: Any) -> dict[str, Any]:
             }
             for i in impacts_for(uow.session, incident.id, limit=3)
         ]
+        campaign = plan(uow.session, incident.id, seed_policy(), Decimal(0), now, ACTOR)
+        approve(uow.session, campaign.id, ACTOR, now)
         uow.commit()
+    executed = execute(engine, campaign.id, now, ACTOR, DEMO_KEY)
+    claimed = _claim_some(engine, campaign.id, now + timedelta(days=1))
     return {
         "id": incident.id,
         "title": outage.title,
         "service": outage.service,
+        "campaign": campaign.id,
+        "offers": campaign.preview["offers"],
+        "excluded": campaign.preview["excluded"],
+        "totals": campaign.preview["totals"],
+        "granted": executed.granted,
+        "offered": executed.offered,
+        "messages": executed.messages,
+        "claimed": claimed,
         "start": outage.start.isoformat(),
         "end": outage.end.isoformat(),
         "confirmed": report.confirmed,
