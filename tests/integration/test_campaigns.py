@@ -211,3 +211,48 @@ def test_second_execute_adds_nothing(engine, world):
     again = execute(engine, campaign.id, NOW, "ops", SECRET)
     assert (again.granted, again.offered, again.messages) == (0, 0, 0)
     assert scalar(engine, select(func.count()).select_from(Message)) == campaign.preview["claim"]
+
+
+def test_limits_and_exclusions_see_credits_already_granted(engine, world):
+    """A second, overlapping shipping incident for the same customers: the statement
+    cap counts the first credit, and the overlap exclusion removes them."""
+    from makegood.impact.service import run_impact
+    from makegood.incidents.service import Declaration, declare
+
+    first = approved(engine, world.shipping)
+    execute(engine, first.id, NOW, "ops", SECRET)
+    with UnitOfWork(engine) as uow:
+        again = declare(
+            uow.session,
+            Declaration(
+                services=["shipping"], start=gt.SHIP_START, end=gt.SHIP_END, title="aftershock"
+            ),
+            NOW,
+            "t",
+        )
+        run_impact(uow.session, again.id, NOW, "t")
+        uow.commit()
+    # 6% of 15.49 is 0.9294: 92 cents of room on the statement, 77 already used.
+    capped = planned(engine, again.id, SEED_POLICY + 'max_percent_per_statement = "6"\n')
+    assert set(capped.preview["totals"]) == {"USD"}
+    with UnitOfWork(engine) as uow:
+        amounts = set(
+            uow.session.scalars(select(Offer.amount_minor).where(Offer.campaign_id == capped.id))
+        )
+    assert amounts == {15}
+    with UnitOfWork(engine) as uow:
+        cancel(uow.session, capped.id, NOW, "lead")
+        uow.commit()
+    policy = SEED_POLICY.replace(
+        'statuses = ["cancelled"]', 'statuses = ["cancelled"]\ncompensated_within_days = 30'
+    )
+    excluded = planned(engine, again.id, policy)
+    assert excluded.preview["offers"] == 0
+    assert (
+        excluded.preview["excluded_by_reason"]["already_compensated"] == first.preview["automatic"]
+    )
+    window = SEED_POLICY + 'window_days = 30\nmax_percent_per_window = "5"\n'
+    assert (
+        planned(engine, again.id, window).preview["excluded_by_reason"]["cap_reached"]
+        == (first.preview["automatic"])
+    )
