@@ -80,17 +80,34 @@ def reader_sql(path: str, fmt: str, with_filename: bool = False) -> str:
     return f"read_csv({quoted}, header=true, all_varchar=true{extra})"
 
 
-def view_sql(table: str, path: str, fmt: str) -> str:
-    """The SELECT that exposes one source under its contract column names and types."""
+def view_sql(table: str, path: str, fmt: str, types: dict[str, str] | None = None) -> str:
+    """The SELECT that exposes one source under its contract column names and types.
+
+    With the source's column ``types`` (from DESCRIBE), columns already of the right
+    type pass through untouched; only text is cleaned (empty means NULL) and cast.
+    """
     parts = []
     for col in SCHEMAS[table]:
-        expr = f"CAST({col.name} AS {col.cast})"
-        if not col.required_value and not col.instant:
-            expr = f"NULLIF({expr}, '')"
-        elif not col.required_value:
-            expr = f"CAST(NULLIF(CAST({col.name} AS VARCHAR), '') AS {col.cast})"
+        found = (types or {}).get(col.name, "VARCHAR")
+        if found == "VARCHAR" and not col.required_value:
+            expr = f"NULLIF({col.name}, '')"
+            expr = expr if col.cast == "VARCHAR" else f"CAST({expr} AS {col.cast})"
+        elif found == _duck(col.cast):
+            expr = col.name
+        else:
+            expr = f"CAST({col.name} AS {col.cast})"
         parts.append(f"{expr} AS {col.name}")
     return f"SELECT {', '.join(parts)} FROM {reader_sql(path, fmt)}"
+
+
+def source_types(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> dict[str, str]:
+    """Column name -> DuckDB type, from the files' metadata (no scan)."""
+    rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _duck(cast: str) -> str:
+    return "TIMESTAMP WITH TIME ZONE" if cast == "TIMESTAMPTZ" else cast
 
 
 def check_source(table: str, path: str) -> tuple[str, int]:
@@ -102,10 +119,9 @@ def check_source(table: str, path: str) -> tuple[str, int]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+        types = source_types(con, path, fmt)
     except duckdb.Error as exc:
         raise InvalidInputError(f"{path}: cannot be read as {fmt} ({exc})") from None
-    types = {str(row[0]): str(row[1]) for row in described}
     _check_columns(table, path, types)
     return fmt, _check_values(con, table, path, fmt, types)
 

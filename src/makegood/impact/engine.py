@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
-from makegood.adapters.duckdb_sources import view_sql
+from makegood.adapters.duckdb_sources import source_types, view_sql
 from makegood.core.errors import ConfigurationError, InvalidInputError
 from makegood.impact import rules
 from makegood.impact.rules import CustomRule, Window
@@ -41,31 +40,16 @@ def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.Duc
     return con
 
 
-def _builtin_selects(
-    con: duckdb.DuckDBPyConnection, w: Window, sources: dict[str, SourceRef]
-) -> list[tuple[str, str]]:
+def _builtin_selects(w: Window, sources: dict[str, SourceRef]) -> list[tuple[list[str], str]]:
+    """(rule names, SQL) for the built-in rules the incident's services call for."""
     selects = []
     if rules.SHIPPING in w.services:
         _require(sources, "shipments", rules.SHIPPING)
-        selects.append(("late_shipment", rules.late_shipment(w)))
+        selects.append((["late_shipment"], rules.late_shipment(w)))
     if w.usage_services:
         _require(sources, "usage_events", ", ".join(w.usage_services))
-        con.execute(f"CREATE TEMP TABLE habit_weeks AS {rules.habit_weeks(w)}")
-        # Instants cross into Python as epoch microseconds: no pytz needed.
-        coarse = [
-            (_from_us(lo), _from_us(hi))
-            for lo, hi in con.execute(
-                "SELECT epoch_us(min(week_start)), epoch_us(max(week_end)) FROM habit_weeks "
-                "GROUP BY k ORDER BY k"
-            ).fetchall()
-        ]
-        selects.append(("failed_usage", rules.failed_usage(w)))
-        selects.append(("habitual_usage", rules.habitual_usage(w, coarse)))
+        selects.append((["failed_usage", "habitual_usage"], rules.usage_rules(w)))
     return selects
-
-
-def _from_us(micros: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 def _require(sources: dict[str, SourceRef], table: str, services: str) -> None:
@@ -91,9 +75,18 @@ def compute_impacts(
     con = con or connect()
     con.register("customers", customers)
     for table, ref in sources.items():
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(table, ref.path, ref.format)}")
+        try:
+            types = source_types(con, ref.path, ref.format)
+        except duckdb.Error as exc:
+            raise ConfigurationError(
+                f"the {table} source {ref.path} cannot be read any more ({exc}); "
+                f"add it again with `makegood sources add {table} PATH`"
+            ) from None
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS {view_sql(table, ref.path, ref.format, types)}"
+        )
     started = time.perf_counter()
-    selects = _builtin_selects(con, w, sources) if builtin else []
+    selects = _builtin_selects(w, sources) if builtin else []
     parts = [f"SELECT *, {rank} AS rule_rank FROM ({sql})" for rank, (_, sql) in enumerate(selects)]
     con.execute(
         "CREATE TEMP TABLE matches (customer_id VARCHAR, confidence VARCHAR, magnitude BIGINT, "
@@ -103,28 +96,29 @@ def compute_impacts(
         con.execute("INSERT INTO matches " + " UNION ALL ".join(parts))
     for offset, rule in enumerate(custom):
         _run_custom(con, rule, w, len(selects) + offset)
-    unknown_row = con.execute(
-        "SELECT count(DISTINCT customer_id) FROM matches m "
-        "ANTI JOIN customers c ON c.customer_id = m.customer_id"
-    ).fetchall()[0]
-    impacts = con.sql(
+    # One pass: keep each customer's strongest finding, all evidence, and whether the
+    # customer is known (one join against the customers, for both answers).
+    found = con.sql(
         """
         SELECT m.customer_id,
                arg_min(m.confidence, m.rank) AS confidence,
                arg_min(m.magnitude, m.rank) AS magnitude,
                arg_min(m.rule, m.rank) AS rule,
-               '[' || string_agg(m.evidence, ',' ORDER BY m.rank) || ']' AS evidence
+               '[' || string_agg(m.evidence, ',' ORDER BY m.rank) || ']' AS evidence,
+               bool_or(c.customer_id IS NOT NULL) AS known
         FROM (SELECT *, (CASE confidence WHEN 'confirmed' THEN 0 ELSE 1 END) * 1000 + rule_rank
                         AS rank FROM matches) m
-        SEMI JOIN customers c ON c.customer_id = m.customer_id
+        LEFT JOIN customers c ON c.customer_id = m.customer_id
         GROUP BY m.customer_id
         """
     ).to_arrow_table()
+    known = found.column("known")
+    impacts = found.filter(known).drop_columns(["known"])
     elapsed = time.perf_counter() - started
     return EngineResult(
         impacts=impacts,
-        unknown_customers=int(unknown_row[0]),
-        rules=[name for name, _ in selects] + [r.name for r in custom],
+        unknown_customers=found.num_rows - impacts.num_rows,
+        rules=[name for names, _ in selects for name in names] + [r.name for r in custom],
         seconds={"query": elapsed},
     )
 

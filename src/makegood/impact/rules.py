@@ -8,7 +8,7 @@ so the same SQL can later be translated for Spark.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -90,69 +90,81 @@ def late_shipment(w: Window) -> str:
     GROUP BY customer_id"""
 
 
-def failed_usage(w: Window) -> str:
-    """At least one error event for an affected service in the window: confirmed."""
-    return f"""
-    SELECT customer_id, 'confirmed' AS confidence, count(*) AS magnitude,
-           'failed_usage' AS rule,
-           CAST(json_object(
-               'rule', 'failed_usage', 'errors', count(*),
-               'services', list_sort(list(DISTINCT service)),
-               'first_error_at', min(occurred_at), 'last_error_at', max(occurred_at))
-               AS VARCHAR) AS evidence
-    FROM usage_events
-    WHERE {in_window(w, "occurred_at")} AND outcome = 'error' AND {usage_scope(w)}
-    GROUP BY customer_id"""
+# How far a zone's earlier week can sit from the same UTC hours: DST moves clocks by
+# up to two hours (Antarctica/Troll), so a three-hour margin keeps every zone inside
+# the coarse ranges that let the scan skip the rest of the month.
+DST_MARGIN = timedelta(hours=3)
 
 
-def habit_weeks(w: Window) -> str:
-    """Per customer time zone, the four earlier windows at the same local wall-clock
-    time 1-4 weeks before: across a DST change they are not 168 hours apart."""
-    return f"""
-    SELECT z.timezone, k.k,
-           timezone(z.timezone, timezone(z.timezone, {instant(w.start)}) - to_days(7 * k.k))
-               AS week_start,
-           timezone(z.timezone, timezone(z.timezone, {instant(w.end)}) - to_days(7 * k.k))
-               AS week_end
-    FROM (SELECT DISTINCT timezone FROM customers) z
-    CROSS JOIN (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5)) k"""
+def usage_rules(w: Window) -> str:
+    """failed_usage and habitual_usage in one pass over the usage events.
 
-
-def habitual_usage(w: Window, coarse: list[tuple[datetime, datetime]]) -> str:
-    """No event in the window, but events in >= 2 of the 4 earlier windows: possible.
-
-    ``coarse`` bounds each earlier week over all zones, so the scan can skip the
-    hours in between before the exact per-zone test.
+    failed_usage: at least one error for an affected service in the window, confirmed,
+    magnitude = errors. habitual_usage: no event for the service in the window, but
+    events in at least 2 of the 4 windows 1-4 weeks earlier at the same local
+    wall-clock time in the customer's zone (across a DST change they are not 168
+    hours apart), possible, magnitude = the window's minutes.
     """
-    ranges = (
-        " OR ".join(
-            f"(e.occurred_at >= {instant(lo)} AND e.occurred_at < {instant(hi)})"
-            for lo, hi in coarse
-        )
-        or "FALSE"
+    earlier = " OR ".join(
+        f"(occurred_at >= {instant(w.start - timedelta(weeks=k) - DST_MARGIN)} "
+        f"AND occurred_at < {instant(w.end - timedelta(weeks=k) + DST_MARGIN)})"
+        for k in range(1, 5)
     )
+    window = in_window(w, "occurred_at")
     return f"""
-    SELECT h.customer_id, 'possible' AS confidence, {w.minutes} AS magnitude,
-           'habitual_usage' AS rule,
-           CAST(json_object(
-               'rule', 'habitual_usage', 'services', list_sort(list(h.service)),
-               'weeks_before_with_use', list_sort(flatten(list(h.weeks))))
-               AS VARCHAR) AS evidence
-    FROM (
-        SELECT e.customer_id, e.service, list(DISTINCT wk.k) AS weeks
-        FROM usage_events e
-        JOIN customers c ON c.customer_id = e.customer_id
-        JOIN habit_weeks wk ON wk.timezone = c.timezone
-             AND e.occurred_at >= wk.week_start AND e.occurred_at < wk.week_end
-        WHERE ({ranges}) AND {usage_scope(w, "e")}
-        GROUP BY e.customer_id, e.service
-        HAVING count(DISTINCT wk.k) >= 2
-    ) h
-    ANTI JOIN (
-        SELECT DISTINCT customer_id, service FROM usage_events
-        WHERE {in_window(w, "occurred_at")} AND {usage_scope(w)}
-    ) d ON d.customer_id = h.customer_id AND d.service = h.service
-    GROUP BY h.customer_id"""
+    WITH weeks AS (
+        SELECT z.timezone, k.k,
+               timezone(z.timezone, timezone(z.timezone, {instant(w.start)}) - to_days(7 * k.k))
+                   AS week_start,
+               timezone(z.timezone, timezone(z.timezone, {instant(w.end)}) - to_days(7 * k.k))
+                   AS week_end
+        FROM (SELECT DISTINCT timezone FROM customers) z
+        CROSS JOIN (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5)) k
+    ),
+    ev AS (
+        SELECT customer_id, service, occurred_at, outcome FROM usage_events
+        WHERE {usage_scope(w)} AND (({window}) OR {earlier})
+    ),
+    during AS (
+        SELECT customer_id, service,
+               count(*) FILTER (WHERE outcome = 'error') AS errors,
+               min(occurred_at) FILTER (WHERE outcome = 'error') AS first_error,
+               max(occurred_at) FILTER (WHERE outcome = 'error') AS last_error
+        FROM ev WHERE {window}
+        GROUP BY customer_id, service
+    ),
+    failed AS (
+        SELECT customer_id, sum(errors) AS errors, list_sort(list(service)) AS services,
+               min(first_error) AS first_error, max(last_error) AS last_error
+        FROM during WHERE errors > 0
+        GROUP BY customer_id
+    ),
+    habitual AS (
+        SELECT h.customer_id, list_sort(list(h.service)) AS services,
+               list_sort(flatten(list(h.weeks))) AS weeks
+        FROM (
+            SELECT e.customer_id, e.service, list(DISTINCT wk.k) AS weeks
+            FROM ev e
+            JOIN customers c ON c.customer_id = e.customer_id
+            JOIN weeks wk ON wk.timezone = c.timezone
+                 AND e.occurred_at >= wk.week_start AND e.occurred_at < wk.week_end
+            GROUP BY e.customer_id, e.service
+            HAVING count(DISTINCT wk.k) >= 2
+        ) h
+        ANTI JOIN during d ON d.customer_id = h.customer_id AND d.service = h.service
+        GROUP BY h.customer_id
+    )
+    SELECT customer_id, 'confirmed' AS confidence, CAST(errors AS BIGINT) AS magnitude,
+           'failed_usage' AS rule,
+           CAST(json_object('rule', 'failed_usage', 'errors', errors, 'services', services,
+                            'first_error_at', first_error, 'last_error_at', last_error)
+                AS VARCHAR) AS evidence
+    FROM failed
+    UNION ALL
+    SELECT customer_id, 'possible', {w.minutes}, 'habitual_usage',
+           CAST(json_object('rule', 'habitual_usage', 'services', services,
+                            'weeks_before_with_use', weeks) AS VARCHAR)
+    FROM habitual"""
 
 
 @dataclass(frozen=True)

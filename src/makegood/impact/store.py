@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,7 +18,7 @@ from makegood.db.bulk import copy_csv, dialect, driver_connection, insert_rows
 from makegood.impact.models import Impact
 
 STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 ZONES_SCHEMA = pa.schema([("customer_id", pa.string()), ("timezone", pa.string())])
 
 
@@ -63,8 +64,21 @@ def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> No
 
 
 def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
-    options = pacsv.WriteOptions(include_header=False)
-    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
-        buffer = io.BytesIO()
-        pacsv.write_csv(batch, buffer, options)
-        yield buffer.getvalue()
+    """CSV for COPY, one batch ahead in a thread: Arrow writes the next batch (without
+    the GIL) while PostgreSQL parses the current one."""
+    batches = table.to_batches(max_chunksize=CHUNK_ROWS)
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_csv, batches[0])
+        for following in batches[1:]:
+            ready = pending.result()
+            pending = pool.submit(_csv, following)
+            yield ready
+        yield pending.result()
+
+
+def _csv(batch: pa.RecordBatch) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
