@@ -15,10 +15,12 @@ class Impact(Base):
 
     No foreign keys here on purpose: impacts are written in bulk (COPY) from a
     query that already joins known customers, and a per-row FK trigger would
-    halve the write rate. The composite key is the only index.
+    halve the write rate. The composite key is the only index. On PostgreSQL the
+    table is partitioned by incident (``impacts_<id>``, made by the first run).
     """
 
     __tablename__ = "impacts"
+    __table_args__ = ({"postgresql_partition_by": "LIST (incident_id)"},)
 
     incident_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)

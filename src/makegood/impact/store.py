@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from makegood.customers.models import Customer
@@ -49,8 +49,22 @@ def customer_zones(session: Session) -> pa.Table:
 
 
 def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> None:
-    """Delete the incident's impacts and write the new set, in one transaction."""
-    session.execute(delete(Impact).where(Impact.incident_id == incident_id))
+    """Replace the incident's impacts with the new set, in the caller's transaction.
+
+    PostgreSQL: the incident's own partition is emptied (TRUNCATE) or created, so
+    the new rows go into an empty table and index, as fast as a fresh COPY.
+    """
+    if dialect(session) == "postgresql":
+        partition = f"impacts_{int(incident_id)}"
+        session.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {partition} PARTITION OF impacts "
+                f"FOR VALUES IN ({int(incident_id)})"
+            )
+        )
+        session.execute(text(f"TRUNCATE {partition}"))
+    else:
+        session.execute(delete(Impact).where(Impact.incident_id == incident_id))
     if impacts.num_rows == 0:
         return
     table = impacts.select(list(STORED[1:])).add_column(

@@ -73,6 +73,9 @@ def upgrade() -> None:
         sa.Column("rule", sa.String(length=64), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("incident_id", "customer_id", name=op.f("pk_impacts")),
+        # On PostgreSQL each incident's impacts live in a partition of their own,
+        # created by `impact run`, so a re-run truncates one partition.
+        postgresql_partition_by="LIST (incident_id)",
     )
     op.create_table(
         "incidents",
