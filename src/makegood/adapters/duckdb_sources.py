@@ -176,26 +176,30 @@ def _value_checks(table: str, types: dict[str, str]) -> list[tuple[str, str, str
 def _check_values(
     con: duckdb.DuckDBPyConnection, table: str, path: str, fmt: str, types: dict[str, str]
 ) -> int:
+    """Count bad values per check in one streaming pass (little memory however large
+    the files); only when something is wrong, a second pass finds the first place."""
     checks = _value_checks(table, types)
-    flags = ", ".join(f"({cond}) AS bad{i}" for i, (_, cond, _) in enumerate(checks))
-    numbered = (
-        f"SELECT *, row_number() OVER (PARTITION BY filename) AS row_number, {flags} "
-        f"FROM {reader_sql(path, fmt, with_filename=True)}"
-    )
-    counts = ", ".join(f"count(*) FILTER (WHERE bad{i})" for i in range(len(checks)))
-    firsts = ", ".join(
-        f"arg_min(filename || ', row ' || row_number || ': ' || "
-        f"coalesce(CAST({col} AS VARCHAR), '(empty)'), row_number) FILTER (WHERE bad{i})"
-        for i, (col, _, _) in enumerate(checks)
-    )
-    found = con.execute(f"SELECT count(*), {counts}, {firsts} FROM ({numbered})").fetchall()[0]
-    total = int(found[0])
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
+    found = con.execute(f"SELECT count(*), {counts} FROM {reader_sql(path, fmt)}").fetchall()[0]
     problems = []
-    for i, (col, _, message) in enumerate(checks):
+    for i, (col, cond, message) in enumerate(checks):
         bad = int(found[1 + i])
         if bad:
-            example = found[1 + len(checks) + i]
+            example = _first_place(con, path, fmt, col, cond)
             problems.append(f"column {col} {message}: {bad} row(s), first at {example}")
     if problems:
         raise InvalidInputError(f"{path}: {table} has bad values; nothing was added", problems)
-    return total
+    return int(found[0])
+
+
+def _first_place(con: duckdb.DuckDBPyConnection, path: str, fmt: str, col: str, cond: str) -> str:
+    numbered = (
+        f"SELECT *, row_number() OVER (PARTITION BY filename) AS row_number "
+        f"FROM {reader_sql(path, fmt, with_filename=True)}"
+    )
+    row = con.execute(
+        f"SELECT filename || ', row ' || row_number || ': ' || "
+        f"coalesce(CAST({col} AS VARCHAR), '(empty)') FROM ({numbered}) "
+        f"WHERE {cond} ORDER BY filename, row_number LIMIT 1"
+    ).fetchall()
+    return str(row[0][0]) if row else "(unknown)"

@@ -87,6 +87,16 @@ def compute_impacts(
         )
     started = time.perf_counter()
     selects = _builtin_selects(w, sources) if builtin else []
+    names = [name for names_, _ in selects for name in names_] + [r.name for r in custom]
+    if not custom and len(selects) == 1 and _one_row_per_customer(w):
+        found = con.sql(
+            f"""
+            SELECT m.customer_id, m.confidence, m.magnitude, m.rule,
+                   '[' || m.evidence || ']' AS evidence, c.customer_id IS NOT NULL AS known
+            FROM ({selects[0][1]}) m LEFT JOIN customers c ON c.customer_id = m.customer_id
+            """
+        ).to_arrow_table()
+        return _result(found, names, time.perf_counter() - started)
     parts = [f"SELECT *, {rank} AS rule_rank FROM ({sql})" for rank, (_, sql) in enumerate(selects)]
     con.execute(
         "CREATE TEMP TABLE matches (customer_id VARCHAR, confidence VARCHAR, magnitude BIGINT, "
@@ -112,14 +122,26 @@ def compute_impacts(
         GROUP BY m.customer_id
         """
     ).to_arrow_table()
+    return _result(found, names, time.perf_counter() - started)
+
+
+def _one_row_per_customer(w: Window) -> bool:
+    """A single rule family that already yields one row per customer: shipping alone
+    (late_shipment groups by customer), or one usage service (a customer with an
+    error in the window cannot also have had no event in it)."""
+    if rules.SHIPPING in w.services:
+        return len(w.services) == 1
+    return len(w.usage_services) == 1
+
+
+def _result(found: pa.Table, names: list[str], seconds: float) -> EngineResult:
     known = found.column("known")
     impacts = found.filter(known).drop_columns(["known"])
-    elapsed = time.perf_counter() - started
     return EngineResult(
         impacts=impacts,
         unknown_customers=found.num_rows - impacts.num_rows,
-        rules=[name for names, _ in selects for name in names] + [r.name for r in custom],
-        seconds={"query": elapsed},
+        rules=names,
+        seconds={"query": seconds},
     )
 
 
