@@ -35,3 +35,5 @@ bench-small: install
 bench: install
 	$(UV) run --locked python bench/impact_bench.py --customers 1000000 --events 10000000
 	$(UV) run --locked python bench/impact_bench.py --customers 10000000 --events 100000000
+	$(UV) run --locked python bench/campaign_bench.py --customers 1000000 --mode automatic
+	$(UV) run --locked python bench/campaign_bench.py --customers 1000000 --mode claim

@@ -96,6 +96,12 @@ def setup(url: str, customers: int) -> int:
                 query_seconds=0,
             )
         )
+        uow.session.execute(  # impacts are partitioned by incident on PostgreSQL
+            text(
+                f"CREATE TABLE impacts_{incident.id} PARTITION OF impacts "
+                f"FOR VALUES IN ({incident.id})"
+            )
+        )
         uow.session.execute(
             text(
                 f"INSERT INTO impacts SELECT {incident.id}, 'c' || lpad(i::text, 9, '0'), "
@@ -140,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--mode", choices=["automatic", "claim"], default="automatic")
-    parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument("--chunk-size", type=int, default=25_000)
     parser.add_argument("--json-out", type=Path, default=Path("bench/results/campaign.jsonl"))
     args = parser.parse_args()
     name = f"makegood_campaign_bench_{os.getpid()}"

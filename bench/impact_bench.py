@@ -60,6 +60,8 @@ MANIFEST = "manifest.json"
 QUERY_RATIO_MAX = 1.5  # makegood query phase / bare query
 PEAK_RSS_MAX_MB = 2000.0  # 2 GB, decimal megabytes
 STORE_RATIO_MIN = 2 / 3  # makegood store rows/s / bare COPY rows/s
+IDLE_CORES = 0.15  # the machine counts as idle below this many busy cores
+NOISY_CORES = 0.25  # a run during which others used more than this is flagged
 
 # Minor units per major unit, for every currency the generator writes.
 MINOR_PER_MAJOR = {
@@ -126,6 +128,31 @@ def data_files(args: argparse.Namespace) -> dict[str, Path]:
 def generator_fingerprint() -> str:
     """Files are reused only if the generator that wrote them has not changed."""
     return hashlib.sha256(inspect.getsource(synthetic).encode()).hexdigest()[:16]
+
+
+# The code an impact run goes through, relative to the makegood package.
+MEASURED_CODE = (
+    "impact/engine.py",
+    "impact/models.py",
+    "impact/rules.py",
+    "impact/service.py",
+    "impact/store.py",
+    "adapters/duckdb_sources.py",
+    "db/bulk.py",
+)
+
+
+def code_fingerprint() -> str:
+    """A hash of the makegood code the impact run executes, as imported (so it follows
+    PYTHONPATH): runs with different fingerprints measured different code."""
+    import makegood
+
+    root = Path(makegood.__file__).parent
+    digest = hashlib.sha256()
+    for name in MEASURED_CODE:
+        path = root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()[:16]
 
 
 def rss_mb(field: str = "VmHWM") -> float:
@@ -218,9 +245,10 @@ def bare_usage_sql(
              (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5))
     ),
     ev AS (
-        SELECT customer_id, service, occurred_at, outcome
-        FROM read_parquet({quoted(files["usage_events"])})
-        WHERE service IN {svc} AND (({in_window}) OR {earlier})
+        SELECT e.customer_id, e.service, e.occurred_at, e.outcome, c.timezone
+        FROM read_parquet({quoted(files["usage_events"])}) e
+        JOIN customers c ON c.customer_id = e.customer_id
+        WHERE e.service IN {svc} AND (({in_window}) OR {earlier})
     ),
     during AS (
         SELECT customer_id, service,
@@ -239,8 +267,7 @@ def bare_usage_sql(
     before AS (
         SELECT e.customer_id, e.service, list(DISTINCT w.k) AS weeks
         FROM ev e
-        JOIN customers c ON c.customer_id = e.customer_id
-        JOIN weeks w ON w.tz = c.timezone AND e.occurred_at >= w.lo AND e.occurred_at < w.hi
+        JOIN weeks w ON w.tz = e.timezone AND e.occurred_at >= w.lo AND e.occurred_at < w.hi
         GROUP BY e.customer_id, e.service
         HAVING count(DISTINCT w.k) >= 2
     ),
@@ -255,13 +282,12 @@ def bare_usage_sql(
            CAST(json_object('rule', 'failed_usage', 'errors', errors, 'services', services,
                             'first_error_at', first_error, 'last_error_at', last_error)
                 AS VARCHAR) AS evidence
-    FROM failed SEMI JOIN customers c USING (customer_id)
+    FROM failed
     UNION ALL
     SELECT customer_id, 'possible', {minutes}, 'habitual_usage',
            CAST(json_object('rule', 'habitual_usage', 'services', services,
                             'weeks_before_with_use', weeks) AS VARCHAR)
-    FROM habitual SEMI JOIN customers c USING (customer_id)
-    ANTI JOIN failed f USING (customer_id)
+    FROM habitual ANTI JOIN failed f USING (customer_id)
     """
 
 
@@ -310,7 +336,37 @@ def phase_generate(args: argparse.Namespace) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "peak_rss_mb": rss_mb()}
 
 
+def cpu_seconds(pids: tuple[int, ...] = ()) -> tuple[float, float, float]:
+    """(CPU seconds busy on the whole machine, of this process, of ``pids``) so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    busy = (sum(fields) - fields[3] - fields[4]) / tick  # minus idle and iowait
+    others = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as proc:
+                parts = proc.read().rsplit(")", 1)[1].split()
+            others += (int(parts[11]) + int(parts[12])) / tick  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return busy, time.process_time(), others
+
+
+def other_cores(
+    before: tuple[float, float, float], after: tuple[float, float, float], wall: float
+) -> float:
+    """Cores other processes kept busy during a run: the noise in its timing.
+
+    Busy time of the machine minus this process's and (for impact runs) its
+    PostgreSQL backend's, per second of wall time.
+    """
+    busy, own, backend = (a - b for a, b in zip(after, before, strict=True))
+    return max(0.0, (busy - own - backend) / wall) if wall > 0 else 0.0
+
+
 def phase_impact(args: argparse.Namespace) -> dict[str, Any]:
+    """One `impact run`, as the CLI does it: run_impact in a unit of work, then commit."""
     from makegood.db.engine import make_engine
     from makegood.db.uow import UnitOfWork
     from makegood.impact.service import EngineOptions, run_impact
@@ -318,59 +374,108 @@ def phase_impact(args: argparse.Namespace) -> dict[str, Any]:
     s = scenario_of(args)
     engine = make_engine(args.database)
     options = EngineOptions(args.memory_limit, args.threads)
+    with engine.connect() as connection:  # the pool hands this connection to the run
+        backend = int(connection.connection.driver_connection.info.backend_pid)
     baseline = rss_mb("VmRSS")
-    runs = []
-    for _ in range(args.repeat):
-        reset = reset_peak_rss()
-        with UnitOfWork(engine) as uow:
-            started = time.perf_counter()
-            report = run_impact(
-                uow.session, args.incident, bench_now(s), ACTOR, None, True, options
-            )
-            ran = time.perf_counter()
-            uow.commit()
-            committed = time.perf_counter()
-        runs.append(
-            {
-                "seconds": report.seconds,
-                "commit": committed - ran,
-                "wall": committed - started,
-                "confirmed": report.confirmed,
-                "possible": report.possible,
-                "unknown_customers": report.unknown_customers,
-                "rules": report.rules,
-                "peak_rss_mb": rss_mb() if reset else None,
-            }
-        )
+    reset = reset_peak_rss()
+    before = cpu_seconds((backend,))
+    with UnitOfWork(engine) as uow:
+        started = time.perf_counter()
+        report = run_impact(uow.session, args.incident, bench_now(s), ACTOR, None, True, options)
+        ran = time.perf_counter()
+        uow.commit()
+        committed = time.perf_counter()
+        used = int(uow.session.connection().connection.driver_connection.info.backend_pid)
+    after = cpu_seconds((backend,))
     engine.dispose()
     return {
-        "runs": runs,
+        "seconds": report.seconds,
+        "commit": committed - ran,
+        "wall": committed - started,
+        "confirmed": report.confirmed,
+        "possible": report.possible,
+        "unknown_customers": report.unknown_customers,
+        "rules": report.rules,
         "rss_before_mb": baseline,
-        "peak_rss_mb": rss_mb(),
+        "peak_rss_mb": rss_mb() if reset else None,
         "ru_maxrss_mb": ru_maxrss_mb(),
+        "cpu_seconds": after[1] - before[1],
+        "backend_cpu_seconds": after[2] - before[2],
+        "other_cores": other_cores(before, after, committed - started) if used == backend else None,
     }
 
 
 def phase_bare_query(args: argparse.Namespace) -> dict[str, Any]:
+    """One bare query, in a fresh DuckDB connection with makegood's settings."""
     sql = bare_sql(args, args.service)
     baseline = rss_mb("VmRSS")
-    runs = []
-    table = pa.table({})
-    for _ in range(args.repeat):
-        reset = reset_peak_rss()
-        con = duck_connect(args.memory_limit, args.threads)
-        started = time.perf_counter()
-        table = con.sql(sql).to_arrow_table()
-        elapsed = time.perf_counter() - started
-        con.close()
-        runs.append(
-            {"seconds": elapsed, "rows": table.num_rows, "peak_rss_mb": rss_mb() if reset else None}
-        )
+    reset = reset_peak_rss()
+    con = duck_connect(args.memory_limit, args.threads)
+    before = cpu_seconds()
+    started = time.perf_counter()
+    table = con.sql(sql).to_arrow_table()
+    elapsed = time.perf_counter() - started
+    after = cpu_seconds()
+    con.close()
     counts = {"confirmed": 0, "possible": 0}
     for value in table.column("confidence").to_pylist():
         counts[value] += 1
-    pq.write_table(table, args.bare_out)
-    return {"runs": runs, "counts": counts, "rss_before_mb": baseline, "peak_rss_mb": rss_mb()}
+    if args.bare_out:
+        pq.write_table(table, args.bare_out)
+    return {
+        "seconds": elapsed,
+        "rows": table.num_rows,
+        "counts": counts,
+        "rss_before_mb": baseline,
+        "peak_rss_mb": rss_mb() if reset else None,
+        "cpu_seconds": after[1] - before[1],
+        "other_cores": other_cores(before, after, elapsed),
+    }
+
+
+def phase_register(args: argparse.Namespace) -> dict[str, Any]:
+    """Register both sources (add_source scans every row) and declare both incidents."""
+    from makegood.db.engine import make_engine
+    from makegood.db.uow import UnitOfWork
+    from makegood.incidents.service import Declaration, declare
+    from makegood.sources.service import add_source
+
+    s = scenario_of(args)
+    now = bench_now(s)
+    files = data_files(args)
+    engine = make_engine(args.database)
+    sources: dict[str, Any] = {}
+    incidents: dict[str, int] = {}
+    with UnitOfWork(engine) as uow:
+        for table in ("usage_events", "shipments"):
+            reset = reset_peak_rss()
+            started = time.perf_counter()
+            added = add_source(uow.session, table, str(files[table]), now, ACTOR)
+            seconds = time.perf_counter() - started
+            sources[table] = {
+                "rows": added.rows,
+                "seconds": seconds,
+                "rows_per_s": added.rows / seconds,
+                "peak_rss_mb": rss_mb() if reset else None,
+            }
+        for service in SERVICES:
+            o = outage_of(s, service)
+            incident = declare(
+                uow.session,
+                Declaration(
+                    services=[o.service],
+                    start=o.start,
+                    end=o.end,
+                    title=o.title,
+                    summary=o.summary,
+                ),
+                now,
+                ACTOR,
+            )
+            incidents[service] = incident.id
+        uow.commit()
+    engine.dispose()
+    return {"sources": sources, "incidents": incidents}
 
 
 def phase_import_customers(args: argparse.Namespace) -> dict[str, Any]:
@@ -406,6 +511,7 @@ PHASES = {
     "impact": phase_impact,
     "bare-query": phase_bare_query,
     "import-customers": phase_import_customers,
+    "register": phase_register,
 }
 
 
@@ -429,6 +535,46 @@ def child_argv(args: argparse.Namespace) -> list[str]:
     if args.threads:
         argv += ["--threads", str(args.threads)]
     return argv
+
+
+def machine_busy(seconds: float = 2.0) -> float:
+    """Cores kept busy on the whole machine over the next ``seconds``."""
+    before, started = cpu_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    after = cpu_seconds()
+    return (after[0] - before[0] - (after[1] - before[1])) / (time.perf_counter() - started)
+
+
+def wait_idle(args: argparse.Namespace) -> tuple[float | None, float]:
+    """Wait (up to --settle seconds) until the machine is idle; (busy cores seen, waited).
+
+    The machine may be shared: another process on one of two cores halves DuckDB's
+    speed. What was seen is recorded with each run.
+    """
+    started = time.perf_counter()
+    busy = machine_busy() if args.settle > 0 else None
+    while busy is not None and busy > IDLE_CORES and time.perf_counter() - started < args.settle:
+        busy = machine_busy()
+    return busy, time.perf_counter() - started
+
+
+def settled(args: argparse.Namespace, phase: str, extra: list[str]) -> dict[str, Any]:
+    """Wait for an idle machine, then run one measured child phase.
+
+    A run that other processes disturbed anyway (more than NOISY_CORES busy beside
+    it) is done again, up to --retries times; the discarded timings are kept.
+    """
+    discarded: list[dict[str, Any]] = []
+    while True:
+        busy, waited = wait_idle(args)
+        result = run_child(phase, args, extra)
+        result["busy_before"] = busy
+        result["settle_waited"] = waited
+        noisy = (result.get("other_cores") or 0) > NOISY_CORES
+        if not noisy or len(discarded) >= args.retries:
+            result["discarded"] = discarded
+            return result
+        discarded.append({k: result[k] for k in ("seconds", "other_cores", "busy_before")})
 
 
 def run_child(
@@ -616,44 +762,6 @@ def load_customers(args: argparse.Namespace, url: str) -> dict[str, Any]:
     }
 
 
-def register_and_declare(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from makegood.db.engine import make_engine
-    from makegood.db.uow import UnitOfWork
-    from makegood.incidents.service import Declaration, declare
-    from makegood.sources.service import add_source
-
-    s = scenario_of(args)
-    now = bench_now(s)
-    files = data_files(args)
-    engine = make_engine(url)
-    sources: dict[str, Any] = {}
-    incidents: dict[str, int] = {}
-    with UnitOfWork(engine) as uow:
-        for table in ("usage_events", "shipments"):
-            started = time.perf_counter()
-            added = add_source(uow.session, table, str(files[table]), now, ACTOR)
-            seconds = time.perf_counter() - started
-            sources[table] = {
-                "rows": added.rows,
-                "seconds": seconds,
-                "rows_per_s": added.rows / seconds,
-            }
-        for service in SERVICES:
-            o = outage_of(s, service)
-            incident = declare(
-                uow.session,
-                Declaration(
-                    services=[o.service], start=o.start, end=o.end, title=o.title, summary=o.summary
-                ),
-                now,
-                ACTOR,
-            )
-            incidents[service] = incident.id
-        uow.commit()
-    engine.dispose()
-    return {"sources": sources, "incidents": incidents}
-
-
 # --------------------------------------------------------------------------- comparisons
 
 
@@ -701,7 +809,7 @@ def compare_rows(url: str, incident_id: int, bare_file: Path) -> dict[str, int]:
     return {"only_makegood": int(found[0]), "only_bare": int(found[1]), "different": int(found[2])}
 
 
-def bare_copy(url: str, incident_id: int, repeat: int) -> dict[str, Any]:
+def bare_copy(url: str, incident_id: int, args: argparse.Namespace) -> dict[str, Any]:
     """COPY the incident's impact rows into a fresh table with the same columns and key.
 
     Two ways: ``text`` streams the rows as PostgreSQL already formatted them (what the
@@ -726,10 +834,11 @@ def bare_copy(url: str, incident_id: int, repeat: int) -> dict[str, Any]:
         results: dict[str, Any] = {"rows": len(rows), "bytes": len(payload)}
         for way in ("text", "rows"):
             runs = []
-            for _ in range(repeat):
+            for _ in range(args.repeat):
                 conn.execute(f"DROP TABLE IF EXISTS {BARE_COPY_TABLE}")
                 conn.execute(ddl)
                 conn.commit()
+                busy, waited = wait_idle(args)
                 started = time.perf_counter()
                 with (
                     conn.cursor() as cursor,
@@ -744,7 +853,14 @@ def bare_copy(url: str, incident_id: int, repeat: int) -> dict[str, Any]:
                 copied = time.perf_counter()
                 conn.commit()
                 committed = time.perf_counter()
-                runs.append({"copy": copied - started, "commit": committed - copied})
+                runs.append(
+                    {
+                        "copy": copied - started,
+                        "commit": committed - copied,
+                        "busy_before": busy,
+                        "settle_waited": waited,
+                    }
+                )
             seconds = median([r["copy"] for r in runs])
             results[way] = {
                 "runs": runs,
@@ -822,11 +938,15 @@ def summarise(record: dict[str, Any]) -> dict[str, Any]:
         bare_q = median([r["seconds"] for r in record["bare_query"][service]["runs"]])
         copy = record["bare_copy"][service]
         store_rate = impacts / phases["store"] if phases["store"] else None
-        first_store_rate = (
-            impacts / runs[0]["seconds"]["store"] if runs[0]["seconds"]["store"] else None
-        )
+        # The very first execution stored into an empty set (no DELETE), even if its
+        # timing was then discarded as disturbed.
+        first = (runs[0]["discarded"] or [runs[0]])[0]["seconds"]
+        first_store_rate = impacts / first["store"] if first["store"] else None
         bare_rate = copy["text"]["rows_per_s"]
+        bare_runs = record["bare_query"][service]["runs"]
         peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"] is not None]
+        bare_peaks = [r["peak_rss_mb"] for r in bare_runs if r["peak_rss_mb"] is not None]
+        noise = [r["other_cores"] for r in [*runs, *bare_runs] if r.get("other_cores") is not None]
         summary[service] = {
             "impacts": impacts,
             "confirmed": runs[-1]["confirmed"],
@@ -841,8 +961,12 @@ def summarise(record: dict[str, Any]) -> dict[str, Any]:
             "bare_copy_rows_per_s": bare_rate,
             "bare_copy_write_row_rows_per_s": copy["rows"]["rows_per_s"],
             "store_ratio": store_rate / bare_rate if store_rate and bare_rate else None,
-            "peak_rss_mb": max(peaks) if peaks else record["impact"][service]["peak_rss_mb"],
-            "bare_peak_rss_mb": record["bare_query"][service]["peak_rss_mb"],
+            "pairwise_query_ratios": [
+                r["seconds"]["query"] / b["seconds"] for r, b in zip(runs, bare_runs, strict=True)
+            ],
+            "peak_rss_mb": max(peaks) if peaks else float("nan"),
+            "bare_peak_rss_mb": max(bare_peaks) if bare_peaks else float("nan"),
+            "max_other_cores": max(noise) if noise else None,
             "rows_compared": record["row_check"][service],
         }
     worst_peak = max(summary[s]["peak_rss_mb"] for s in SERVICES)
@@ -878,6 +1002,14 @@ def print_report(record: dict[str, Any]) -> None:
         f"machine: {m['nproc']} cores, {m.get('mem_total_gb', '?')} GB; duckdb {m['duckdb']}, "
         f"PostgreSQL {m.get('postgresql', '?')}, Python {m['python']}"
     )
+    code = record["code"]
+    print(
+        f"code: {code['package']} (git {m.get('git_commit', '?')}"
+        f"{', src modified' if m.get('git_src_dirty') else ''}; measured-code fingerprint "
+        f"{code['fingerprint']})"
+    )
+    if code["changed_during_run"]:
+        print(f"WARNING: the measured code changed during the run ({', '.join(code['runs'])})")
     data = setup["data"]
     gen = "reused" if data["reused"] else "generated"
     print(
@@ -952,6 +1084,12 @@ def print_report(record: dict[str, Any]) -> None:
         f"< {PEAK_RSS_MAX_MB:,.0f} ({verdict(t['peak_rss_under_2GB']['met'])})",
     )
     row("peak RSS bare query (MB)", ",.0f", "bare_peak_rss_mb")
+    row(
+        "other processes, max (cores busy)",
+        ".2f",
+        "max_other_cores",
+        f"noise; > {NOISY_CORES} means the timings were disturbed",
+    )
     print()
     for service in SERVICES:
         s = summ[service]
@@ -967,6 +1105,11 @@ def print_report(record: dict[str, Any]) -> None:
             f"{diff['only_makegood']} only in makegood, {diff['only_bare']} only in bare, "
             f"{diff['different']} with another confidence/magnitude/rule"
         )
+        if (s["max_other_cores"] or 0) > NOISY_CORES:
+            print(
+                f"WARNING: other processes kept up to {s['max_other_cores']:.2f} cores busy "
+                f"during the {service} runs; rerun on a quiet machine"
+            )
 
 
 # --------------------------------------------------------------------------- main
@@ -1031,6 +1174,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(auto: only up to 1,000,000 customers)",
     )
     p.add_argument("--import-timeout", type=float, default=1800.0)
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="measure a run again when other processes disturbed it, up to this many times",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=120.0,
+        help="before each measured run, wait up to this many seconds for the "
+        "machine to be idle (0: do not wait)",
+    )
     # Internal: one measured phase in a child process.
     p.add_argument("--phase", choices=tuple(PHASES), help=argparse.SUPPRESS)
     p.add_argument("--phase-out", type=Path, help=argparse.SUPPRESS)
@@ -1064,6 +1220,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         },
         "machine": machine(),
     }
+    import makegood
+
+    record["code"] = {
+        "package": str(Path(makegood.__file__).parent),
+        "fingerprint": code_fingerprint(),
+    }
     setup: dict[str, Any] = {"data": ensure_data(args)}
     record["setup"] = setup
     fresh = args.database is None
@@ -1078,8 +1240,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         setup["migrate_seconds"] = time.perf_counter() - started
         print("loading customers with COPY ...", flush=True)
         setup["customers"] = load_customers(args, url)
-        print("registering sources, declaring incidents ...", flush=True)
-        declared = register_and_declare(args, url)
+        print("registering sources (add_source), declaring incidents ...", flush=True)
+        declared = run_child("register", args, ["--database", url])
         setup["sources"], setup["incidents"] = declared["sources"], declared["incidents"]
         want_import = args.import_customers == "yes" or (
             args.import_customers == "auto" and args.customers <= 1_000_000
@@ -1096,24 +1258,48 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="impact-bench-") as tmp:
             for service in SERVICES:
                 incident = setup["incidents"][service]
-                print(f"impact run {service} (incident {incident}) x{args.repeat} ...", flush=True)
-                record["impact"][service] = run_child(
-                    "impact", args, ["--database", url, "--incident", str(incident)]
-                )
-                print(f"bare query {service} x{args.repeat} ...", flush=True)
                 bare_file = Path(tmp) / f"bare_{service}.parquet"
-                record["bare_query"][service] = run_child(
-                    "bare-query", args, ["--service", service, "--bare-out", str(bare_file)]
-                )
+                impact_runs: list[dict[str, Any]] = []
+                bare_runs: list[dict[str, Any]] = []
+                # Alternate the two, each in a fresh process, so both see the same machine.
+                for i in range(args.repeat):
+                    print(
+                        f"{service}: impact run {i + 1}/{args.repeat} (incident {incident}), "
+                        "then bare query ...",
+                        flush=True,
+                    )
+                    impact_runs.append(
+                        settled(args, "impact", ["--database", url, "--incident", str(incident)])
+                    )
+                    bare_runs.append(
+                        settled(
+                            args,
+                            "bare-query",
+                            ["--service", service, "--bare-out", str(bare_file)],
+                        )
+                    )
+                record["impact"][service] = {"runs": impact_runs}
+                record["bare_query"][service] = {
+                    "runs": bare_runs,
+                    "counts": bare_runs[-1]["counts"],
+                }
                 record["row_check"][service] = compare_rows(url, incident, bare_file)
-                print(f"bare COPY {service} x{args.repeat} ...", flush=True)
-                record["bare_copy"][service] = bare_copy(url, incident, args.repeat)
+                print(f"{service}: bare COPY x{args.repeat} ...", flush=True)
+                record["bare_copy"][service] = bare_copy(url, incident, args)
     finally:
         if fresh and not args.keep_database:
             drop_database(args.server, name)
         elif fresh:
             print(f"kept database {url}")
     record["finished_at"] = datetime.now(UTC).isoformat()
+    seen = {
+        r["code"]
+        for part in ("impact", "bare_query")
+        for service in SERVICES
+        for r in record[part][service]["runs"]
+    }
+    record["code"]["runs"] = sorted(seen)
+    record["code"]["changed_during_run"] = seen != {record["code"]["fingerprint"]}
     record["summary"] = summarise(record)
     return record
 
@@ -1135,6 +1321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.phase:
         result = PHASES[args.phase](args)
+        result["code"] = code_fingerprint()
         args.phase_out.write_text(json.dumps(result))
         return 0
     record = run_benchmark(args)
