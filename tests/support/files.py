@@ -5,19 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-HEADER = [
-    "customer_id",
-    "email",
-    "first_name",
-    "locale",
-    "timezone",
-    "country",
-    "status",
-    "plan",
-    "monthly_price",
-    "currency",
-    "next_bill_date",
-]
+from makegood.customers.rules import COLUMNS
+
+HEADER = list(COLUMNS)
 
 
 def customer(cid: str, **changes: str) -> dict[str, str]:

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from makegood.customers.rules import COLUMNS
+
 # Monday 9 March 2026, 20:30-22:30 in New York (EDT, a day after the switch).
 STREAM_START = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)
 STREAM_END = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)
@@ -206,19 +208,7 @@ def build(seed: int = 20260309) -> Truth:
     return t
 
 
-CUSTOMER_COLUMNS = [
-    "customer_id",
-    "email",
-    "first_name",
-    "locale",
-    "timezone",
-    "country",
-    "status",
-    "plan",
-    "monthly_price",
-    "currency",
-    "next_bill_date",
-]
+CUSTOMER_COLUMNS = list(COLUMNS)
 
 
 def write(t: Truth, directory: Path, fmt: str) -> dict[str, Path]:

@@ -9,33 +9,14 @@ from sqlalchemy import Engine
 
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
+from makegood.demo.walkthrough import seed_policy_text
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.sources.service import add_source
 from tests.support import truth as gt
 
 SECRET = "test-secret-key-0123456789"
-SEED_POLICY = """
-name = "netflix-2008"
-[[rules]]
-name = "late shipment"
-services = ["shipping"]
-confidence = ["confirmed"]
-amount = { percent_of_monthly_price = "5" }
-mode = "automatic"
-[[rules]]
-name = "streaming trouble"
-services = ["streaming"]
-confidence = ["confirmed", "possible"]
-amount = { percent_of_monthly_price = "2" }
-mode = "claim"
-claim_days = 7
-[exclusions]
-statuses = ["cancelled"]
-[limits]
-minimum = "0.01"
-rounding = "half_up"
-"""
+SEED_POLICY = seed_policy_text()
 
 
 @dataclass

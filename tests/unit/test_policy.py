@@ -9,30 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from makegood.core.errors import InvalidInputError
+from makegood.demo.walkthrough import seed_policy_text
 from makegood.policy.rules import CustomerFacts, Excluded, History, IncidentFacts, Offered, decide
 from makegood.policy.schema import parse_policy
 
-SEED = """
-name = "netflix-2008"
-[[rules]]
-name = "late shipment"
-services = ["shipping"]
-confidence = ["confirmed"]
-amount = { percent_of_monthly_price = "5" }
-mode = "automatic"
-[[rules]]
-name = "streaming trouble"
-services = ["streaming"]
-confidence = ["confirmed", "possible"]
-amount = { percent_of_monthly_price = "2" }
-mode = "claim"
-claim_days = 7
-[exclusions]
-statuses = ["cancelled"]
-[limits]
-minimum = "0.01"
-rounding = "half_up"
-"""
+SEED = seed_policy_text()
 SHIPPING = IncidentFacts(("shipping",), "major", None, 960)
 STREAMING = IncidentFacts(("streaming",), "major", None, 180)
 

@@ -42,9 +42,13 @@ DEMO_KEY = secrets.token_urlsafe(32)
 CLAIM_SHARE = 3  # one customer in three claims their link in the demo
 
 
+def seed_policy_text() -> str:
+    """The seed cases' policy (5% automatic, 2% claimable for 7 days), as shipped."""
+    return resources.files("makegood.demo").joinpath("netflix-2008.toml").read_text("utf-8")
+
+
 def seed_policy() -> Policy:
-    text = resources.files("makegood.demo").joinpath("netflix-2008.toml").read_text("utf-8")
-    return parse_policy(text, "netflix-2008.toml")
+    return parse_policy(seed_policy_text(), "netflix-2008.toml")
 
 
 def _claim_some(engine: Engine, campaign_id: int, when: datetime) -> int:
