@@ -60,8 +60,8 @@ MANIFEST = "manifest.json"
 QUERY_RATIO_MAX = 1.5  # makegood query phase / bare query
 PEAK_RSS_MAX_MB = 2000.0  # 2 GB, decimal megabytes
 STORE_RATIO_MIN = 2 / 3  # makegood store rows/s / bare COPY rows/s
-IDLE_CORES = 0.15  # the machine counts as idle below this many busy cores
-NOISY_CORES = 0.25  # a run during which others used more than this is flagged
+IDLE_CORES = 0.1  # the machine counts as idle below this many busy cores
+NOISY_CORES = 0.1  # a run during which others used more than this is measured again
 
 # Minor units per major unit, for every currency the generator writes.
 MINOR_PER_MAJOR = {
