@@ -44,6 +44,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
+from makegood.core.money import currency_exponent
+from makegood.customers.service import STORED as STORED_CUSTOMER_COLUMNS
 from makegood.demo import synthetic
 from makegood.demo.synthetic import Outage, Scenario
 
@@ -64,30 +66,8 @@ IDLE_CORES = 0.1  # the machine counts as idle below this many busy cores
 NOISY_CORES = 0.1  # a run during which others used more than this is measured again
 
 # Minor units per major unit, for every currency the generator writes.
-MINOR_PER_MAJOR = {
-    "USD": 100,
-    "CAD": 100,
-    "GBP": 100,
-    "EUR": 100,
-    "BRL": 100,
-    "JPY": 1,
-    "BHD": 1000,
-}
-CUSTOMER_COLUMNS = (
-    "customer_id",
-    "email",
-    "first_name",
-    "locale",
-    "timezone",
-    "country",
-    "status",
-    "plan",
-    "monthly_price_minor",
-    "currency",
-    "next_bill_date",
-    "created_at",
-    "updated_at",
-)
+MINOR_PER_MAJOR = {p[3]: 10 ** currency_exponent(p[3]) for p in synthetic.PROFILES}
+CUSTOMER_COLUMNS = (*STORED_CUSTOMER_COLUMNS, "created_at", "updated_at")
 IMPACT_COLUMNS = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
 BARE_COPY_TABLE = "bench_bare_copy"
 

@@ -1,20 +1,9 @@
 import pytest
 
 from makegood.customers.rules import RowProblems, validate_row
+from tests.support.files import customer
 
-GOOD = {
-    "customer_id": "c1",
-    "email": "ann@example.com",
-    "first_name": "Ann",
-    "locale": "en-US",
-    "timezone": "America/New_York",
-    "country": "US",
-    "status": "active",
-    "plan": "basic",
-    "monthly_price": "8.99",
-    "currency": "USD",
-    "next_bill_date": "2026-04-01",
-}
+GOOD = customer("c1", email="ann@example.com")
 
 
 def problems(**changes: str) -> dict[str, str]:
