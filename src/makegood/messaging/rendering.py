@@ -1,0 +1,96 @@
+"""Templates to letters: Jinja2 with strict undefined variables, HTML autoescaped.
+
+Templates live in one directory per locale (``en-US/claim_offer.html``); a locale
+without its own set borrows one of the same language, then ``en-US``. Operators
+override any file by putting one at the same path in the directory named by the
+``templates_dir`` setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+
+from makegood.core.errors import ConfigurationError
+from makegood.messaging.wording import sentence_start
+
+KINDS = ("automatic_credit", "claim_offer")
+FALLBACK_LOCALE = "en-US"
+
+
+class RenderError(ConfigurationError):
+    """A template failed: a missing variable, a syntax error, a missing file."""
+
+
+@dataclass(frozen=True)
+class Letter:
+    subject: str
+    text: str
+    html: str
+    locale: str  # the template set used, after fallback
+
+
+class Renderer:
+    """Build once per process: it caches compiled templates and locale choices."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        loaders: list[Any] = []
+        if override_dir is not None:
+            if not override_dir.is_dir():
+                raise ConfigurationError(f"templates_dir {override_dir} is not a directory")
+            loaders.append(FileSystemLoader(override_dir))
+        loaders.append(PackageLoader("makegood.messaging", "templates"))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(["html"], default_for_string=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["sentence_start"] = sentence_start
+        self._chosen: dict[str, str] = {}
+
+    @cached_property
+    def locales(self) -> frozenset[str]:
+        """Every locale that has a template set, from the package and the overrides."""
+        return frozenset(name.split("/", 1)[0] for name in self.env.list_templates() if "/" in name)
+
+    def locale_for(self, tag: str) -> str:
+        """The template set for a customer's locale: exact, same language, English."""
+        if tag not in self._chosen:
+            wanted = tag.replace("_", "-")
+            exact = {loc.lower(): loc for loc in self.locales}
+            language = wanted.split("-", 1)[0].lower()
+            same = sorted(loc for loc in self.locales if loc.split("-", 1)[0].lower() == language)
+            self._chosen[tag] = exact.get(wanted.lower()) or (same[0] if same else FALLBACK_LOCALE)
+        return self._chosen[tag]
+
+    def render(self, kind: str, tag: str, context: dict[str, Any]) -> Letter:
+        """Subject, text and HTML for one message; any template problem is a RenderError."""
+        if kind not in KINDS:
+            raise RenderError(f"no templates for message kind {kind!r}; known: {', '.join(KINDS)}")
+        locale = self.locale_for(tag)
+        parts = {}
+        for part, suffix in (("subject", "subject.txt"), ("text", "txt"), ("html", "html")):
+            name = f"{locale}/{kind}.{suffix}"
+            try:
+                parts[part] = self.env.get_template(name).render(context)
+            except TemplateError as exc:
+                raise RenderError(f"template {name}: {exc}") from None
+        subject = " ".join(parts["subject"].split())  # one line, whatever the file holds
+        if not subject:
+            raise RenderError(f"template {locale}/{kind}.subject.txt rendered an empty subject")
+        return Letter(subject=subject, text=parts["text"], html=parts["html"], locale=locale)

@@ -1,0 +1,167 @@
+"""What a customer reads: local words for time, locale money, safe HTML and headers."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from makegood.config import CompanySettings
+from makegood.messaging import mime, wording
+from makegood.messaging.letters import LetterFacts, Shipment, compose, money
+from makegood.messaging.rendering import KINDS, Renderer, RenderError
+
+LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "pt-BR", "ja-JP")
+# 21:30 on Sunday 23 March 2008 in Los Angeles is 13:30 on Monday in Tokyo.
+OUTAGE_START = datetime(2008, 3, 24, 4, 30, tzinfo=UTC)
+OUTAGE_END = datetime(2008, 3, 24, 7, 0, tzinfo=UTC)
+RENDERER = Renderer()
+
+FACTS = LetterFacts(
+    kind="automatic_credit",
+    first_name="Sam",
+    email="sam@example.com",
+    locale="en-US",
+    timezone="America/Los_Angeles",
+    country="US",
+    incident_title="Shipping down",
+    incident_summary="Our shipping system was down, so many orders left late.",
+    incident_start=datetime(2008, 3, 24, 14, tzinfo=UTC),
+    incident_end=datetime(2008, 3, 25, 2, tzinfo=UTC),
+    amount_minor=45,
+    currency="USD",
+    percent=Decimal(5),
+    statement_date=date(2008, 4, 3),
+    expires_at=datetime(2008, 4, 1, 16, tzinfo=UTC),
+    claim_url="https://video.example.com/claim/abc",
+    sent_at=datetime(2008, 3, 25, 16, tzinfo=UTC),
+    shipments=(Shipment("A-1", datetime(2008, 3, 24, 20, tzinfo=UTC), None),),
+)
+
+
+def test_the_same_instant_is_last_night_in_los_angeles_and_yesterday_in_tokyo():
+    # Read at 09:00 in Los Angeles, 01:00 the next night in Tokyo.
+    sent = datetime(2008, 3, 24, 16, 0, tzinfo=UTC)
+    la = wording.when(OUTAGE_START, OUTAGE_END, sent, "America/Los_Angeles", "en-US")
+    tokyo = wording.when(OUTAGE_START, OUTAGE_END, sent, "Asia/Tokyo", "en-US")
+    assert (la, tokyo) == ("last night", "yesterday")
+    # Read an hour after the outage, Tokyo's afternoon is still today.
+    soon = datetime(2008, 3, 24, 8, 0, tzinfo=UTC)
+    assert wording.when(OUTAGE_START, OUTAGE_END, soon, "Asia/Tokyo", "en-US") == "this afternoon"
+
+
+@pytest.mark.parametrize(
+    ("tag", "days_later", "expected"),
+    [
+        ("en-US", 3, "on Monday"),
+        ("de-DE", 3, "am Montag"),
+        ("fr-FR", 3, "lundi"),
+        ("es-ES", 3, "el lunes"),
+        ("pt-BR", 3, "na segunda-feira"),
+        ("ja-JP", 3, "月曜日"),
+        ("en-US", 12, "on Monday, March 24, 2008"),
+        ("en-GB", 12, "on Monday, 24 March 2008"),
+        ("de-DE", 1, "gestern"),
+        ("es-ES", 1, "ayer"),
+    ],
+)
+def test_older_days_are_named_by_weekday_then_by_date_in_the_readers_language(
+    tag, days_later, expected
+):
+    monday_noon = datetime(2008, 3, 24, 12, tzinfo=UTC)  # a long outage: named by day
+    sent = (
+        datetime(2008, 3, 24 + days_later, 12, tzinfo=UTC)
+        if days_later < 8
+        else datetime(2008, 4, 5, 12, tzinfo=UTC)
+    )
+    assert wording.when(monday_noon, None, sent, "Europe/London", tag) == expected
+
+
+def test_portuguese_weekends_take_their_own_article():
+    saturday = datetime(2008, 3, 29, 12, tzinfo=UTC)
+    sent = datetime(2008, 4, 1, 12, tzinfo=UTC)
+    assert wording.when(saturday, None, sent, "America/Sao_Paulo", "pt-BR") == "no sábado"
+
+
+def test_money_follows_the_currency_exponent_and_the_locale():
+    assert money(45, "USD", "en-US") == "$0.45"
+    assert money(70, "JPY", "ja-JP") == "￥70"
+    assert money(195, "BHD", "en-US") == "BHD0.195"
+    assert money(45, "EUR", "de-DE") == "0,45\xa0€"
+
+
+@pytest.mark.parametrize("tag", LOCALES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_locale_renders_both_kinds_with_its_own_templates(tag, kind):
+    letter = compose(RENDERER, dataclasses.replace(FACTS, kind=kind, locale=tag), CompanySettings())
+    assert letter.locale == tag
+    assert "\n" not in letter.subject and letter.subject
+    assert "1-800-555-0100" in letter.text and "1-800-555-0100" in letter.html
+    assert f'lang="{tag}"' in letter.html and "<script" not in letter.html.lower()
+    if kind == "claim_offer":
+        # The button, and the plain link beneath it for clients that hide buttons.
+        assert letter.html.count('href="https://video.example.com/claim/abc"') == 2
+    # No first name: a greeting still opens the letter, and nothing says "None".
+    anonymous = compose(
+        RENDERER,
+        dataclasses.replace(FACTS, kind=kind, locale=tag, first_name=""),
+        CompanySettings(),
+    )
+    assert "None" not in anonymous.text and anonymous.text.strip()
+
+
+def test_a_locale_without_templates_borrows_its_language_then_english():
+    austrian = compose(RENDERER, dataclasses.replace(FACTS, locale="de-AT"), CompanySettings())
+    assert austrian.locale == "de-DE" and "gestern" in austrian.text
+    italian = compose(RENDERER, dataclasses.replace(FACTS, locale="it-IT"), CompanySettings())
+    # English templates get English words, not "ieri" in an English sentence.
+    assert italian.locale == "en-US" and "yesterday" in italian.text
+
+
+def test_customer_data_is_escaped_in_html_and_cannot_inject_headers():
+    hostile = dataclasses.replace(
+        FACTS, first_name='<img src=x onerror="alert(1)">\r\nBcc: all@evil.example'
+    )
+    letter = compose(RENDERER, hostile, CompanySettings())
+    assert "<img" not in letter.html and "&lt;img" in letter.html
+    sender, reply_to = mime.addresses(CompanySettings())
+    mail = mime.build(
+        letter,
+        sender=sender,
+        reply_to=reply_to,
+        to_name=hostile.first_name,
+        to_address=hostile.email,
+        msg_id="<makegood.1.1@example.com>",
+        date=hostile.sent_at,
+    )
+    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed["To"].addresses[0].addr_spec == "sam@example.com"
+    assert [parsed[h] is not None for h in ("From", "Reply-To", "Date", "Message-ID")] == [True] * 4
+    assert parsed.get_content_type() == "multipart/alternative"
+    with pytest.raises(ValueError, match="not an address mail can go to"):
+        mime.build(
+            letter,
+            sender=sender,
+            reply_to=reply_to,
+            to_name="x",
+            to_address="sam@example.com\r\nBcc: x@evil.example",
+            msg_id="<a@b>",
+            date=hostile.sent_at,
+        )
+
+
+def test_an_override_with_an_unknown_variable_fails_naming_the_template(tmp_path: Path):
+    (tmp_path / "en-US").mkdir()
+    (tmp_path / "en-US" / "automatic_credit.txt").write_text("Hi {{ customer.nickname }}\n")
+    renderer = Renderer(tmp_path)
+    with pytest.raises(RenderError, match=r"en-US/automatic_credit\.txt.*nickname"):
+        compose(renderer, FACTS, CompanySettings())
+    # The override wins over the built-in file when it is right.
+    (tmp_path / "en-US" / "automatic_credit.txt").write_text("Hi {{ customer.first_name }}\n")
+    assert compose(renderer, FACTS, CompanySettings()).text == "Hi Sam\n"
