@@ -24,9 +24,31 @@ class CompanySettings(BaseModel):
 
     name: str = "Example Video"
     sender: str = "Example Video <apologies@example.com>"
+    # Where replies go; the sender's address when empty.
+    reply_to: str = ""
     support_phones: dict[str, str] = Field(
         default_factory=lambda: {"US": "1-800-555-0100", "default": "1-800-555-0100"}
     )
+
+
+class DeliverySettings(BaseModel):
+    """How the outbox is sent (``[delivery]`` in makegood.toml, ``MAKEGOOD_DELIVERY__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connections: int = Field(default=8, ge=1, le=256)
+    # Messages per second for one sender process; 0 means as fast as the relay takes them.
+    rate_per_second: float = Field(default=0, ge=0)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    # A sender holds the messages it took this long; after that another may take them.
+    lease_seconds: float = Field(default=300, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    # Retries wait backoff_seconds, then twice that, and so on, up to backoff_max_seconds.
+    backoff_seconds: float = Field(default=30, ge=0)
+    backoff_max_seconds: float = Field(default=3600, ge=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+    # How often an idle worker looks for new messages.
+    poll_seconds: float = Field(default=2, gt=0)
 
 
 class Settings(BaseSettings):
@@ -49,6 +71,11 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int | None = None
     company: CompanySettings = Field(default_factory=CompanySettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    # Operators' own templates, same layout as the built-in ones (en-US/claim_offer.html).
+    templates_dir: Path | None = None
+    # Where `makegood mailbox` keeps what it receives.
+    mailbox_dir: Path = Path("mailbox")
 
     @field_validator("now")
     @classmethod

@@ -8,7 +8,7 @@ from makegood.customers.models import Customer
 from makegood.db.base import Base
 from makegood.impact.models import Impact, ImpactRun
 from makegood.incidents.models import Incident
-from makegood.messaging.models import Message
+from makegood.messaging.models import DeliveryAttempt, Message, Suppression
 from makegood.sources.models import DataSource
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ClaimToken",
     "Customer",
     "DataSource",
+    "DeliveryAttempt",
     "ExportBatch",
     "ExportItem",
     "Impact",
@@ -27,4 +28,5 @@ __all__ = [
     "LedgerEntry",
     "Message",
     "Offer",
+    "Suppression",
 ]

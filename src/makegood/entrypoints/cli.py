@@ -19,6 +19,7 @@ from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors, show_error
 from makegood.impact.cli import app as impact_app
 from makegood.incidents.cli import app as incidents_app
+from makegood.messaging.cli import mailbox, send, worker
 from makegood.sources.cli import app as sources_app
 
 app = typer.Typer(
@@ -35,6 +36,9 @@ app.add_typer(impact_app, name="impact")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(credits_app, name="credits")
 app.add_typer(billing_app, name="billing")
+app.command("send")(send)
+app.command("worker")(worker)
+app.command("mailbox")(mailbox)
 app.command("demo")(demo)
 
 

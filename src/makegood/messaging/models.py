@@ -3,12 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
 
 MESSAGE_STATES = ("queued", "sending", "sent", "retrying", "failed", "suppressed")
+# States a sender may still pick up: never tried, due for a retry, or leased by a
+# sender whose lease may have run out.
+PENDING_STATES = ("queued", "retrying", "sending")
+PENDING_SQL = "status IN ('queued', 'retrying', 'sending')"
 
 
 class Message(Base):
@@ -16,7 +20,16 @@ class Message(Base):
     sender needs. A claim link's token travels sealed with the secret key."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", "channel"),
+        # Senders take pending messages in id order; sent ones drop out of this index.
+        Index(
+            "ix_messages_pending",
+            "id",
+            postgresql_where=text(PENDING_SQL),
+            sqlite_where=text(PENDING_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -31,3 +44,47 @@ class Message(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Delivery: who holds the message and until when; when to try again; what the
+    # last try said. The Message-ID is fixed on the first try, so retries reuse it.
+    leased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    smtp_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DeliveryAttempt(Base):
+    """One try at handing a message to the SMTP relay, whatever came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # sent | retry | failed | suppressed
+    outcome: Mapped[str] = mapped_column(String(16))
+    smtp_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Suppression(Base):
+    """An address that refused mail for good (a 5xx reply); nothing is sent to it again."""
+
+    __tablename__ = "suppressions"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)  # lower-cased
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    smtp_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), nullable=True
+    )

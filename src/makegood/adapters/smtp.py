@@ -1,0 +1,127 @@
+"""SMTP out: a few reused connections to one relay, and a verdict for every try.
+
+A reply in the 2xx range means the relay took the message; 4xx, a timeout or a
+dropped connection mean "try again later"; 5xx means "never" (the address is bad
+or refuses mail), which makegood turns into a suppression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from makegood.core.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Relay:
+    hostname: str
+    port: int
+    use_tls: bool = False  # implicit TLS (smtps://)
+    start_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_relay(url: str) -> Relay:
+    """smtp://host:port, smtp+starttls://user:pass@host:587 or smtps://host:465."""
+    parts = urlsplit(url)
+    schemes = {
+        "smtp": (25, False, False),
+        "smtp+starttls": (587, False, True),
+        "smtps": (465, True, False),
+    }
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigurationError(
+            f"smtp_url {url!r} is not understood; expected smtp://HOST:PORT, "
+            "smtp+starttls://USER:PASSWORD@HOST:587 or smtps://HOST:465"
+        )
+    port, implicit, starttls = schemes[parts.scheme]
+    return Relay(
+        hostname=parts.hostname,
+        port=parts.port or port,
+        use_tls=implicit,
+        start_tls=starttls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # "sent" | "retry" | "failed"
+    code: int | None
+    detail: str
+
+
+def verdict_for_code(code: int, detail: str) -> Verdict:
+    if 200 <= code < 300:
+        return Verdict("sent", code, detail)
+    return Verdict("failed" if code >= 500 else "retry", code, detail)
+
+
+class SmtpPool:
+    """Up to ``size`` connections, each used by one send at a time and kept open."""
+
+    def __init__(self, relay: Relay, size: int, timeout: float) -> None:
+        self.relay, self.timeout = relay, timeout
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(size):
+            self._idle.put_nowait(None)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        r = self.relay
+        client = aiosmtplib.SMTP(
+            hostname=r.hostname,
+            port=r.port,
+            use_tls=r.use_tls,
+            start_tls=r.start_tls,
+            username=r.username,
+            password=r.password,
+            timeout=self.timeout,
+            tls_context=ssl.create_default_context() if (r.use_tls or r.start_tls) else None,
+        )
+        await client.connect()
+        return client
+
+    async def send(self, mail: EmailMessage) -> Verdict:
+        """Hand one message to the relay; never raises for what the relay or network says."""
+        client = await self._idle.get()
+        try:
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            errors, response = await client.send_message(mail)
+            if errors:  # one recipient per message: a partial refusal cannot happen
+                code, detail = next(iter(errors.values()))
+                return verdict_for_code(code, detail)
+            return Verdict("sent", 250, response)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            return verdict_for_code(refused.code, refused.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            return verdict_for_code(exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await _close(client)
+            client = None
+            return Verdict("retry", None, f"{type(exc).__name__}: {exc}".strip())
+        finally:
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await _close(self._idle.get_nowait())
+
+
+async def _close(client: aiosmtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()

@@ -1,0 +1,178 @@
+"""Reads what a batch of outbox messages needs to be written: customer, incident,
+offer, the shipments behind a late-shipment impact, and the claim link."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from makegood.campaigns.models import Campaign, Offer
+from makegood.core.clock import parse_instant
+from makegood.core.tokens import Sealer
+from makegood.credits.rules import statement_date
+from makegood.customers.models import Customer
+from makegood.impact.models import Impact
+from makegood.incidents.models import Incident
+from makegood.messaging.letters import LetterFacts, Shipment
+from makegood.messaging.models import Message
+from makegood.policy.schema import parse_policy
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message with its facts, ready to render."""
+
+    message_id: int
+    campaign_id: int
+    attempts: int
+    smtp_message_id: str | None
+    facts: LetterFacts
+
+
+def claim_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/claim/{token}"
+
+
+@lru_cache(maxsize=32)
+def _percents(policy_source: str) -> dict[str, Decimal | None]:
+    """Each rule's percent of the monthly price, when that is how it pays."""
+    policy = parse_policy(policy_source)
+    return {rule.name: rule.amount.percent_of_monthly_price for rule in policy.rules}
+
+
+def load(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    sealer: Sealer,
+    base_url: str,
+    sent_at: datetime,
+) -> list[Outgoing]:
+    """The facts for the given messages, in id order."""
+    rows = session.execute(
+        select(Message, Offer, Customer)
+        .join(Offer, Offer.id == Message.offer_id)
+        .join(Customer, Customer.customer_id == Message.customer_id)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+    ).all()
+    incidents = {
+        i.id: i
+        for i in session.scalars(
+            select(Incident).where(Incident.id.in_({offer.incident_id for _, offer, _ in rows}))
+        )
+    }
+    campaigns = {
+        c.id: c
+        for c in session.scalars(
+            select(Campaign).where(Campaign.id.in_({m.campaign_id for m, _, _ in rows}))
+        )
+    }
+    shipments = _shipments(session, [(o.incident_id, o.customer_id) for _, o, _ in rows])
+    out = []
+    for message, offer, customer in rows:
+        url = None
+        if message.kind == "claim_offer":
+            url = claim_url(base_url, sealer.open(message.payload["sealed_token"]))
+        facts = letter_facts(
+            message.kind,
+            offer,
+            customer,
+            incidents[offer.incident_id],
+            campaigns[message.campaign_id],
+            shipments.get((offer.incident_id, offer.customer_id), ()),
+            url,
+            sent_at,
+        )
+        out.append(
+            Outgoing(
+                message.id, message.campaign_id, message.attempts, message.smtp_message_id, facts
+            )
+        )
+    return out
+
+
+def letter_facts(
+    kind: str,
+    offer: Offer,
+    customer: Customer,
+    incident: Incident,
+    campaign: Campaign,
+    shipments: tuple[Shipment, ...],
+    url: str | None,
+    sent_at: datetime,
+) -> LetterFacts:
+    """One letter's facts. An offer not yet executed (a preview of a draft) gets the
+    statement date and the deadline it would get if it were executed at ``sent_at``."""
+    statement, expires = offer.statement_date, offer.expires_at
+    if kind == "automatic_credit" and statement is None:
+        statement = statement_date(customer.next_bill_date, sent_at, customer.timezone)
+    if kind == "claim_offer" and expires is None:
+        expires = sent_at + timedelta(days=offer.claim_days or 0)
+    percent = None if offer.capped else _percents(campaign.policy_source).get(offer.rule)
+    return LetterFacts(
+        kind=kind,
+        first_name=customer.first_name or "",
+        email=customer.email,
+        locale=customer.locale,
+        timezone=customer.timezone,
+        country=customer.country,
+        incident_title=incident.title,
+        incident_summary=incident.summary,
+        incident_start=incident.start_at,
+        incident_end=incident.end_at,
+        amount_minor=offer.amount_minor,
+        currency=offer.currency,
+        percent=percent,
+        statement_date=statement,
+        expires_at=expires,
+        claim_url=url,
+        sent_at=sent_at,
+        shipments=shipments,
+    )
+
+
+def shipments_for(session: Session, incident_id: int, customer_id: str) -> tuple[Shipment, ...]:
+    return _shipments(session, [(incident_id, customer_id)]).get((incident_id, customer_id), ())
+
+
+def _shipments(
+    session: Session, keys: list[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[Shipment, ...]]:
+    """Late orders named in late-shipment impacts (the evidence keeps up to five)."""
+    if not keys:
+        return {}
+    found: dict[tuple[int, str], tuple[Shipment, ...]] = {}
+    query = select(Impact.incident_id, Impact.customer_id, Impact.evidence).where(
+        tuple_(Impact.incident_id, Impact.customer_id).in_(keys),
+        Impact.rule == "late_shipment",
+    )
+    for incident_id, customer_id, evidence in session.execute(query):
+        findings = json.loads(evidence)  # one object per rule that found the customer
+        orders = [
+            order
+            for finding in (findings if isinstance(findings, list) else [findings])
+            if isinstance(finding, dict) and finding.get("rule") == "late_shipment"
+            for order in finding.get("orders") or []
+        ]
+        found[(incident_id, customer_id)] = tuple(
+            Shipment(
+                order_id=str(o["order_id"]),
+                due_at=_instant(o["due_at"]),
+                shipped_at=_instant(o["shipped_at"]) if o.get("shipped_at") else None,
+            )
+            for o in orders
+        )
+    return found
+
+
+def _instant(value: str) -> datetime:
+    # DuckDB writes TIMESTAMPTZ into JSON as '2008-03-24 20:00:00+00'.
+    return parse_instant(value, "impact evidence")

@@ -1,0 +1,255 @@
+"""Delivery: lease a batch, render each letter, hand it to the relay over a few
+reused connections, and record every outcome before that connection moves on.
+
+Exactly once, within the lease: a message is sent only by the sender that holds
+its lease, and its outcome is committed before the connection that sent it takes
+the next message. A sender killed mid-batch leaves its messages leased; once the
+lease runs out another sender takes the ones with no recorded outcome. The one
+window left is between the relay's "250 OK" and that commit (milliseconds): a
+kill inside it sends that message again, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from makegood.adapters.smtp import SmtpPool, Verdict, parse_relay
+from makegood.config import Settings
+from makegood.core.clock import Clock
+from makegood.core.tokens import Sealer
+from makegood.db.uow import UnitOfWork
+from makegood.messaging import facts as facts_
+from makegood.messaging import mime, outbox
+from makegood.messaging.letters import compose
+from makegood.messaging.rendering import Renderer, RenderError
+
+Progress = Callable[[str], None]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def wall_clock() -> datetime:
+    # Leases and backoff run on real time even when --now replays history: a
+    # replayed clock stands still, and a lease must still run out.
+    return datetime.now(UTC)
+
+
+@dataclass
+class Counts:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    suppressed: int = 0
+    lost_lease: int = 0
+
+    def add(self, outcome: str, attempt: int, max_attempts: int) -> None:
+        if outcome == "sent":
+            self.sent += 1
+        elif outcome == "suppressed":
+            self.suppressed += 1
+        elif outcome == "retry" and attempt < max_attempts:
+            self.retrying += 1
+        else:
+            self.failed += 1
+
+
+class RateLimit:
+    """At most ``per_second`` starts per second across the sender (0: no limit)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass
+class Sender:
+    engine: Engine
+    settings: Settings
+    clock: Clock
+    renderer: Renderer
+    worker: str = field(default_factory=worker_name)
+    progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        self.from_, self.reply_to = mime.addresses(self.settings.company)
+        self.sealer = Sealer(self.settings.secret_key)
+        self.delivery = self.settings.delivery
+        self.counts = Counts()
+        self._pending: list[tuple[outbox.Outcome, asyncio.Future[int]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def run(self, mode: str = "due", stop: asyncio.Event | None = None) -> Counts:
+        """Send, then stop: ``due`` once nothing is due now; ``until_empty`` once nothing
+        is pending at all (waiting out backoff and leases); ``forever`` when ``stop``
+        is set."""
+        if mode not in ("due", "until_empty", "forever"):
+            raise ValueError(f"unknown mode {mode!r}")
+        stop = stop or asyncio.Event()
+        pool = SmtpPool(
+            parse_relay(self.settings.smtp_url),
+            self.delivery.connections,
+            self.delivery.timeout_seconds,
+        )
+        limit = RateLimit(self.delivery.rate_per_second)
+        try:
+            while not stop.is_set():
+                ids = await asyncio.to_thread(self._lease)
+                if ids:
+                    await self._send_batch(ids, pool, limit)
+                    continue
+                if mode == "due":
+                    break
+                due = await asyncio.to_thread(self._next_due)
+                if due is None and mode == "until_empty":
+                    break
+                wait = self.delivery.poll_seconds
+                if due is not None:
+                    wait = min(wait, max(0.05, (due - wall_clock()).total_seconds()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+        finally:
+            await pool.close()
+        return self.counts
+
+    def _lease(self) -> list[int]:
+        with UnitOfWork(self.engine) as uow:
+            ids = outbox.lease(
+                uow.session,
+                self.worker,
+                self.delivery.batch_size,
+                wall_clock(),
+                self.delivery.lease_seconds,
+            )
+            uow.commit()
+        return ids
+
+    def _next_due(self) -> datetime | None:
+        with UnitOfWork(self.engine) as uow:
+            return outbox.next_due(uow.session, wall_clock())
+
+    def _prepare(self, ids: list[int]) -> tuple[list[facts_.Outgoing], set[str]]:
+        with UnitOfWork(self.engine) as uow:
+            outgoing = facts_.load(
+                uow.session,
+                ids,
+                sealer=self.sealer,
+                base_url=self.settings.base_url,
+                sent_at=self.clock.now(),
+            )
+            blocked = outbox.suppressed(uow.session, [o.facts.email for o in outgoing])
+        return outgoing, blocked
+
+    async def _send_batch(self, ids: list[int], pool: SmtpPool, limit: RateLimit) -> None:
+        outgoing, blocked = await asyncio.to_thread(self._prepare, ids)
+        connections = asyncio.Semaphore(self.delivery.connections)
+
+        async def one(item: facts_.Outgoing) -> None:
+            async with connections:
+                outcome = await self._deliver(item, blocked, pool, limit)
+                await self._record(outcome)
+
+        await asyncio.gather(*(one(item) for item in outgoing))
+
+    async def _deliver(
+        self, item: facts_.Outgoing, blocked: set[str], pool: SmtpPool, limit: RateLimit
+    ) -> outbox.Outcome:
+        started = wall_clock()
+        address = item.facts.email.strip()
+        msg_id = item.smtp_message_id or mime.message_id(
+            item.campaign_id, item.message_id, self.from_
+        )
+
+        def outcome(verdict: Verdict) -> outbox.Outcome:
+            return outbox.Outcome(
+                message_id=item.message_id,
+                attempt=item.attempts,
+                outcome=verdict.outcome,
+                code=verdict.code,
+                detail=verdict.detail,
+                started_at=started,
+                finished_at=wall_clock(),
+                recipient=address,
+                smtp_message_id=msg_id,
+                sent_at=item.facts.sent_at,
+            )
+
+        if address.lower() in blocked:
+            return outcome(Verdict("suppressed", None, "address is on the suppression list"))
+        try:
+            letter = compose(self.renderer, item.facts, self.settings.company)
+            mail = mime.build(
+                letter,
+                sender=self.from_,
+                reply_to=self.reply_to,
+                to_name=item.facts.first_name,
+                to_address=address,
+                msg_id=msg_id,
+                date=item.facts.sent_at,
+            )
+        except (RenderError, ValueError) as exc:
+            return outcome(Verdict("failed", None, f"not sent: {exc}"))
+        await limit.wait()
+        return outcome(await pool.send(mail))
+
+    async def _record(self, outcome: outbox.Outcome) -> None:
+        """Wait until this outcome is committed. Outcomes that arrive while a commit
+        is running go together in the next one (group commit), so many connections
+        share one commit without any of them moving on before its own is durable."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        held = await done
+        if held:
+            self.counts.add(outcome.outcome, outcome.attempt, self.delivery.max_attempts)
+        else:
+            self.counts.lost_lease += 1
+        if self.progress is not None:
+            self.progress(outcome.outcome)
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                held = await asyncio.to_thread(self._commit, [o for o, _ in group])
+            except BaseException as exc:
+                for _, done in group:
+                    done.set_exception(exc)
+                raise
+            for outcome, done in group:
+                done.set_result(int(outcome.message_id in held))
+
+    def _commit(self, outcomes: list[outbox.Outcome]) -> set[int]:
+        with UnitOfWork(self.engine) as uow:
+            held = outbox.record(
+                uow.session,
+                self.worker,
+                outcomes,
+                max_attempts=self.delivery.max_attempts,
+                backoff=self.delivery.backoff_seconds,
+                backoff_max=self.delivery.backoff_max_seconds,
+            )
+            uow.commit()
+        return held

@@ -1,0 +1,155 @@
+"""Delivery against a real SMTP server (the built-in aiosmtpd mailbox): one message
+per offer, never twice, retries on 4xx, suppression on 5xx."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from makegood.adapters import mailbox
+from makegood.customers.models import Customer
+from makegood.db.uow import UnitOfWork
+from makegood.impact.service import run_impact
+from makegood.incidents.service import Declaration, declare
+from makegood.messaging.models import DeliveryAttempt, Message, Suppression
+from tests.support import truth as gt
+from tests.support.delivery import Sink, executed, send, settings
+from tests.support.world import build_world
+
+
+@pytest.fixture
+def world(engine, tmp_path):
+    return build_world(engine, tmp_path / "data")
+
+
+@pytest.fixture
+def sink(tmp_path):
+    handler = Sink(tmp_path / "mailbox")
+    controller = mailbox.start(handler.directory, handler=handler)
+    yield handler, controller.port
+    controller.stop()
+
+
+def statuses(engine) -> Counter[str]:
+    with UnitOfWork(engine) as uow:
+        return Counter(
+            dict(
+                uow.session.execute(
+                    select(Message.status, func.count()).group_by(Message.status)
+                ).all()
+            )
+        )
+
+
+def test_every_offer_gets_one_message_and_a_second_send_adds_none(
+    engine, database_url, world, sink
+):
+    handler, port = sink
+    executed(engine, world.shipping)
+    executed(engine, world.streaming)
+    with UnitOfWork(engine) as uow:
+        queued = uow.session.scalar(select(func.count()).select_from(Message))
+        addresses = dict(
+            uow.session.execute(
+                select(Message.id, Customer.email).join(
+                    Customer, Customer.customer_id == Message.customer_id
+                )
+            ).all()
+        )
+    assert queued > 40
+
+    config = settings(database_url, port, connections=4, batch_size=7)
+    first = send(engine, config)
+    second = send(engine, config)
+
+    assert (first.sent, first.failed, first.retrying) == (queued, 0, 0)
+    assert (second.sent, second.failed) == (0, 0)
+    received = handler.received()
+    assert len(received) == queued
+    ids = handler.message_ids()
+    assert set(ids.values()) == {1}  # no Message-ID twice
+    assert sorted(r for item in received for r in item["rcpt_tos"]) == sorted(addresses.values())
+    assert statuses(engine) == Counter({"sent": queued})
+    with UnitOfWork(engine) as uow:
+        attempts = uow.session.scalars(select(DeliveryAttempt.outcome)).all()
+    assert Counter(attempts) == Counter({"sent": queued})
+
+
+def test_a_451_is_retried_with_the_same_message_id_and_then_delivered(
+    engine, database_url, world, sink
+):
+    handler, port = sink
+    executed(engine, world.shipping)
+    refused: Counter[str] = Counter()
+
+    def once_451(envelope):
+        msg_id = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in envelope.original_content.splitlines()
+            if line.lower().startswith(b"message-id:")
+        )
+        refused[msg_id] += 1
+        return "451 4.3.0 Try again later" if refused[msg_id] == 1 else None
+
+    handler.refuse = once_451
+    counts = send(engine, settings(database_url, port, connections=2))
+
+    total = statuses(engine)["sent"]
+    assert counts.sent == total > 0
+    assert set(refused.values()) == {2}  # each message offered twice, same Message-ID
+    assert handler.message_ids() == Counter({m: 1 for m in refused})
+    with UnitOfWork(engine) as uow:
+        rows = uow.session.execute(
+            select(DeliveryAttempt.attempt, DeliveryAttempt.outcome, DeliveryAttempt.smtp_code)
+        ).all()
+    assert Counter((a, o, c) for a, o, c in rows) == Counter(
+        {(1, "retry", 451): total, (2, "sent", 250): total}
+    )
+
+
+def test_a_550_fails_the_message_suppresses_the_address_and_later_campaigns_skip_it(
+    engine, database_url, world, sink
+):
+    handler, port = sink
+    executed(engine, world.shipping)
+    with UnitOfWork(engine) as uow:
+        victim = uow.session.scalar(
+            select(Customer.email)
+            .join(Message, Message.customer_id == Customer.customer_id)
+            .limit(1)
+        )
+    handler.refuse = lambda env: "550 5.1.1 No such user" if victim in env.rcpt_tos else None
+    first = send(engine, settings(database_url, port))
+    assert first.failed == 1
+    with UnitOfWork(engine) as uow:
+        failed = uow.session.scalars(select(Message).where(Message.status == "failed")).one()
+        assert failed.recipient == victim
+        assert "No such user" in (failed.last_error or "")
+        suppression = uow.session.get(Suppression, victim.lower())
+        assert suppression is not None and suppression.smtp_code == 550
+
+    # A later incident touches the same customers: the suppressed address gets nothing.
+    with UnitOfWork(engine) as uow:
+        later = declare(
+            uow.session,
+            Declaration(services=["shipping"], start=gt.SHIP_START, end=gt.SHIP_END, title="again"),
+            gt.NOW,
+            "t",
+        )
+        run_impact(uow.session, later.id, gt.NOW, "t")
+        uow.commit()
+    executed(engine, later.id)
+    offered_before = len(handler.seen)
+    second = send(engine, settings(database_url, port))
+    assert second.suppressed == 1
+    assert victim not in handler.seen[offered_before:]
+    assert second.sent == first.sent
+    with UnitOfWork(engine) as uow:
+        outcome = uow.session.execute(
+            select(Message.status, DeliveryAttempt.outcome)
+            .join(DeliveryAttempt, DeliveryAttempt.message_id == Message.id)
+            .where(Message.recipient == victim, Message.campaign_id != failed.campaign_id)
+        ).one()
+    assert tuple(outcome) == ("suppressed", "suppressed")
