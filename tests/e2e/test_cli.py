@@ -265,3 +265,87 @@ def test_cli_campaign_from_plan_to_billing_export(world):
         "billing", "export", "--out", str(cwd / "b2.csv"), db=db, cwd=cwd, env=env
     )
     assert nothing["exported"] == 0
+
+
+def test_cli_preview_send_and_a_broken_template_that_fails_the_plan(world):
+    from makegood.adapters import mailbox
+    from tests.support.world import SECRET, SEED_POLICY
+
+    t, files, db, cwd = world
+    sink_dir = cwd / "mailbox"
+    controller = mailbox.start(sink_dir)
+    env = {
+        "MAKEGOOD_NOW": gt.NOW.isoformat(),
+        "MAKEGOOD_SECRET_KEY": SECRET,
+        "MAKEGOOD_SMTP_URL": f"smtp://127.0.0.1:{controller.port}",
+    }
+    try:
+        policy = cwd / "netflix-2008.toml"
+        policy.write_text(SEED_POLICY)
+        makegood("init", db=db, cwd=cwd)
+        makegood("customers", "import", str(files["customers"]), db=db, cwd=cwd)
+        makegood("sources", "add", "usage_events", str(files["usage_events"]), db=db, cwd=cwd)
+        _, declared = makegood(
+            "incidents",
+            "declare",
+            "--service",
+            "streaming",
+            "--start",
+            gt.STREAM_START.isoformat(),
+            "--end",
+            gt.STREAM_END.isoformat(),
+            "--title",
+            "Streaming down",
+            "--summary",
+            "Videos would not start for many members.",
+            db=db,
+            cwd=cwd,
+            env=env,
+        )
+        incident = str(declared["id"])
+        makegood("impact", "run", incident, db=db, cwd=cwd, env=env)
+
+        # An operator's template with a typo: the plan fails and names the place.
+        broken = cwd / "templates" / "en-US"
+        broken.mkdir(parents=True)
+        (broken / "claim_offer.txt").write_text("Hi {{ customer.frist_name }}\n")
+        code, error = makegood(
+            "campaigns",
+            "plan",
+            incident,
+            "--policy",
+            str(policy),
+            db=db,
+            cwd=cwd,
+            env={**env, "MAKEGOOD_TEMPLATES_DIR": str(cwd / "templates")},
+            check=False,
+        )
+        assert code == 1
+        assert "en-US/claim_offer.txt" in error["error"]["message"]
+        assert "frist_name" in error["error"]["message"]
+
+        _, planned = makegood(
+            "campaigns", "plan", incident, "--policy", str(policy), db=db, cwd=cwd, env=env
+        )
+        campaign = str(planned["id"])
+        customer = sorted(t.streaming_confirmed)[0]
+        _, shown = makegood(
+            "campaigns", "preview", campaign, "--customer", customer, db=db, cwd=cwd, env=env
+        )
+        assert shown["customer_id"] == customer and shown["subject"] == "We're sorry"
+        assert "Videos would not start" in shown["text"]
+        assert "/claim/PREVIEW-ONLY-NOT-A-WORKING-LINK" in shown["text"]
+        assert shown["headers"]["Reply-To"] and shown["headers"]["Message-ID"]
+        eml = cwd / "preview.eml"
+        makegood("campaigns", "preview", campaign, "--out", str(eml), db=db, cwd=cwd, env=env)
+        assert b"Content-Type: multipart/alternative" in eml.read_bytes()
+
+        makegood("campaigns", "approve", campaign, "--by", "lead", db=db, cwd=cwd, env=env)
+        _, executed = makegood("campaigns", "execute", campaign, db=db, cwd=cwd, env=env)
+        _, sent = makegood("send", "--until-empty", db=db, cwd=cwd, env=env)
+        _, again = makegood("send", db=db, cwd=cwd, env=env)
+    finally:
+        controller.stop()
+    assert sent["sent"] == executed["messages"] == planned["offers"] > 0
+    assert again["sent"] == 0
+    assert len(mailbox.read_index(sink_dir)) == executed["messages"]

@@ -63,6 +63,8 @@ def plan_(
     """
     from makegood.campaigns.planning import plan
     from makegood.campaigns.service import summary
+    from makegood.messaging.preview import check_templates
+    from makegood.messaging.rendering import Renderer
     from makegood.policy.schema import load_policy
 
     app_ = app_context(ctx)
@@ -73,6 +75,16 @@ def plan_(
     rules = load_policy(policy)
     with app_.uow() as uow:
         campaign = plan(uow.session, incident_id, rules, percent, app_.now(), app_.actor)
+        # A template that fails for any locale in the campaign fails the plan: no
+        # draft is stored that could not be sent.
+        check_templates(
+            uow.session,
+            campaign,
+            Renderer(app_.settings.templates_dir),
+            app_.settings.company,
+            app_.settings.base_url,
+            app_.now(),
+        )
         uow.commit()
         data = summary(uow.session, campaign)
     app_.emit({k: data[k] for k in ("id", *PREVIEW_KEYS)} | data, lambda: _show_preview(app_, data))
@@ -187,5 +199,66 @@ def show(
         _show_preview(app_, data)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(data["offers_by_status"].items()))
         app_.out.print(f"  offers by status: {counts}")
+
+    app_.emit(data, human)
+
+
+@app.command("preview")
+@reports_errors
+def preview_(
+    ctx: typer.Context,
+    campaign_id: Annotated[int, typer.Argument(help="The campaign id.")],
+    customer: Annotated[
+        str | None,
+        typer.Option(help="Whose letter to show (default: the campaign's first offer)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the email to this .eml file instead of printing it."),
+    ] = None,
+) -> None:
+    """Show the exact email a customer gets from this campaign, headers and all.
+
+    Works on drafts too. The claim link shows a placeholder in place of the
+    customer's token: real tokens are never printed.
+    """
+    from makegood.campaigns.service import get
+    from makegood.messaging.preview import preview
+    from makegood.messaging.rendering import Renderer
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        campaign = get(uow.session, campaign_id)
+        offer, letter, mail = preview(
+            uow.session,
+            campaign,
+            Renderer(app_.settings.templates_dir),
+            app_.settings.company,
+            app_.settings.base_url,
+            app_.now(),
+            customer,
+        )
+    if out is not None:
+        out.write_bytes(mail.as_bytes())
+    headers = {k: str(v) for k, v in mail.items()}
+    data = {
+        "campaign": campaign_id,
+        "customer_id": offer.customer_id,
+        "locale": letter.locale,
+        "headers": headers,
+        "subject": letter.subject,
+        "text": letter.text,
+        "html": letter.html,
+        "file": str(out) if out else None,
+    }
+
+    def human() -> None:
+        if out is not None:
+            app_.out.print(f"Wrote the email for {offer.customer_id} to {out}")
+        else:
+            for key, value in headers.items():
+                app_.out.print(f"{key}: {value}", markup=False, highlight=False)
+            app_.out.print("")
+            app_.out.print(letter.text, markup=False, highlight=False)
 
     app_.emit(data, human)

@@ -1,0 +1,111 @@
+"""See an apology before anyone gets it: the exact email for one customer, and a
+check at planning time that every locale in the campaign renders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from makegood.campaigns.models import Campaign, Offer
+from makegood.config import CompanySettings
+from makegood.core.errors import NotFoundError
+from makegood.customers.models import Customer
+from makegood.incidents.models import Incident
+from makegood.messaging import facts as facts_
+from makegood.messaging import mime
+from makegood.messaging.letters import LetterFacts, compose
+from makegood.messaging.rendering import Letter, Renderer, RenderError
+
+# A preview shows where the customer's own link goes; the real token exists only
+# in the sealed outbox payload and is never printed.
+PLACEHOLDER = "PREVIEW-ONLY-NOT-A-WORKING-LINK"
+LETTERED = ("planned", "granted", "offered", "claimed", "expired")
+
+
+def kind_of(offer: Offer) -> str:
+    return "automatic_credit" if offer.mode == "automatic" else "claim_offer"
+
+
+def _facts(
+    session: Session, campaign: Campaign, offer: Offer, base_url: str, sent_at: datetime
+) -> LetterFacts:
+    customer = session.get(Customer, offer.customer_id)
+    incident = session.get(Incident, offer.incident_id)
+    if customer is None or incident is None:  # pragma: no cover - offers keep their rows
+        raise NotFoundError(f"offer {offer.id} has lost its customer or incident")
+    kind = kind_of(offer)
+    url = facts_.claim_url(base_url, PLACEHOLDER) if kind == "claim_offer" else None
+    shipments = facts_.shipments_for(session, offer.incident_id, offer.customer_id)
+    return facts_.letter_facts(kind, offer, customer, incident, campaign, shipments, url, sent_at)
+
+
+def samples(session: Session, campaign: Campaign) -> list[Offer]:
+    """One offer for every (locale, mode) the campaign writes to."""
+    first = (
+        select(func.min(Offer.id))
+        .join(Customer, Customer.customer_id == Offer.customer_id)
+        .where(Offer.campaign_id == campaign.id, Offer.status.in_(LETTERED))
+        .group_by(Customer.locale, Offer.mode)
+    )
+    return list(session.scalars(select(Offer).where(Offer.id.in_(first)).order_by(Offer.id)))
+
+
+def check_templates(
+    session: Session,
+    campaign: Campaign,
+    renderer: Renderer,
+    company: CompanySettings,
+    base_url: str,
+    sent_at: datetime,
+) -> int:
+    """Render a sample letter for every locale and mode present; the first failure
+    is a RenderError naming the locale, the template and the customer."""
+    offers = samples(session, campaign)
+    for offer in offers:
+        facts = _facts(session, campaign, offer, base_url, sent_at)
+        try:
+            compose(renderer, facts, company)
+        except (RenderError, ValueError) as exc:
+            raise RenderError(
+                f"the {kind_of(offer)} letter for locale {facts.locale} "
+                f"(customer {offer.customer_id}) does not render: {exc}"
+            ) from None
+    return len(offers)
+
+
+def preview(
+    session: Session,
+    campaign: Campaign,
+    renderer: Renderer,
+    company: CompanySettings,
+    base_url: str,
+    sent_at: datetime,
+    customer_id: str | None = None,
+) -> tuple[Offer, Letter, EmailMessage]:
+    """The email one customer gets from this campaign (the first offer's by default)."""
+    query = select(Offer).where(Offer.campaign_id == campaign.id, Offer.status.in_(LETTERED))
+    if customer_id is not None:
+        query = query.where(Offer.customer_id == customer_id)
+    offer = session.scalars(query.order_by(Offer.id).limit(1)).first()
+    if offer is None:
+        who = f"customer {customer_id!r}" if customer_id else "anyone"
+        raise NotFoundError(f"campaign {campaign.id} has no letter for {who}")
+    facts = _facts(session, campaign, offer, base_url, sent_at)
+    letter = compose(renderer, facts, company)
+    sender = mime.parse_mailbox(company.sender, "company.sender")
+    reply_to = (
+        mime.parse_mailbox(company.reply_to, "company.reply_to") if company.reply_to else sender
+    )
+    mail = mime.build(
+        letter,
+        sender=sender,
+        reply_to=reply_to,
+        to_name=facts.first_name,
+        to_address=facts.email,
+        msg_id=mime.message_id(campaign.id, 0, sender).replace(".0@", ".preview@"),
+        date=sent_at,
+    )
+    return offer, letter, mail
