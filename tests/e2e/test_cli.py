@@ -349,3 +349,73 @@ def test_cli_preview_send_and_a_broken_template_that_fails_the_plan(world):
     assert sent["sent"] == executed["messages"] == planned["offers"] > 0
     assert again["sent"] == 0
     assert len(mailbox.read_index(sink_dir)) == executed["messages"]
+
+
+def test_mailbox_and_worker_run_until_stopped(tmp_path, database_url):
+    import asyncio
+    import signal
+    import time
+
+    import aiosmtplib
+
+    from makegood.adapters.mailbox import free_port, read_index
+
+    port = free_port()
+    sink_dir = tmp_path / "mail"
+    env = {**os.environ, "MAKEGOOD_DATABASE_URL": database_url}
+    box = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "makegood",
+            "--json",
+            "mailbox",
+            "--port",
+            str(port),
+            "--dir",
+            str(sink_dir),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening on" in box.stderr.readline()
+        asyncio.run(
+            aiosmtplib.send(
+                "From: a@example.com\r\nTo: b@example.com\r\nSubject: hello\r\n"
+                "Message-ID: <x@example.com>\r\n\r\nbody\r\n",
+                sender="a@example.com",
+                recipients=["b@example.com"],
+                hostname="127.0.0.1",
+                port=port,
+            )
+        )
+    finally:
+        box.send_signal(signal.SIGTERM)
+        out, err = box.communicate(timeout=30)
+    assert box.returncode == 0, err
+    assert json.loads(out) == {"received": 1, "dir": str(sink_dir)}
+    [item] = read_index(sink_dir)
+    assert item["subject"] == "hello" and item["rcpt_tos"] == ["b@example.com"]
+    assert (sink_dir / item["file"]).read_bytes().endswith(b"body\r\n")
+
+    # The worker waits for work until SIGTERM, then reports what it did.
+    makegood("init", db=database_url, cwd=tmp_path)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "makegood", "--json", "worker"],
+        cwd=tmp_path,
+        env={**env, "MAKEGOOD_SMTP_URL": f"smtp://127.0.0.1:{port}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "makegood worker: sending to" in worker.stderr.readline()  # signals handled now
+    time.sleep(1)
+    assert worker.poll() is None  # still running, nothing to send
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert json.loads(out)["sent"] == 0

@@ -3,6 +3,8 @@ per offer, never twice, retries on 4xx, suppression on 5xx."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -14,6 +16,7 @@ from makegood.db.uow import UnitOfWork
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import DeliveryAttempt, Message, Suppression
+from makegood.messaging.sender import RateLimit
 from tests.support import truth as gt
 from tests.support.delivery import Sink, executed, send, settings
 from tests.support.world import build_world
@@ -153,3 +156,58 @@ def test_a_550_fails_the_message_suppresses_the_address_and_later_campaigns_skip
             .where(Message.recipient == victim, Message.campaign_id != failed.campaign_id)
         ).one()
     assert tuple(outcome) == ("suppressed", "suppressed")
+
+
+@pytest.mark.parametrize("trouble", ["dropped connection", "timeout"])
+def test_a_dropped_connection_or_a_timeout_is_retried_and_delivered_once(
+    engine, database_url, world, sink, trouble
+):
+    handler, port = sink
+    executed(engine, world.shipping)
+    troubled: list[str] = []
+
+    def once(envelope):
+        if troubled:
+            return None
+        troubled.append(str(envelope.rcpt_tos[0]))
+        if trouble == "dropped connection":
+            handler.server.transport.close()
+        return "451 4.4.2 Too late: the sender has gone"
+
+    handler.refuse = once
+    delayed: list[str] = []
+
+    def late_once(envelope):
+        # A timeout: the first message's reply comes after the sender stopped waiting.
+        if trouble != "timeout" or delayed:
+            return 0.0
+        delayed.append(str(envelope.rcpt_tos[0]))
+        return 1.5
+
+    handler.delay = late_once
+    counts = send(engine, settings(database_url, port, connections=2, timeout_seconds=0.5))
+
+    total = statuses(engine)["sent"]
+    assert counts.sent == total > 0 and counts.failed == 0
+    assert handler.message_ids().most_common(1)[0][1] == 1
+    assert len(handler.received()) == total
+    with UnitOfWork(engine) as uow:
+        retried = uow.session.execute(
+            select(DeliveryAttempt.outcome, DeliveryAttempt.smtp_code, DeliveryAttempt.detail)
+            .join(Message, Message.id == DeliveryAttempt.message_id)
+            .where(Message.recipient == troubled[0])
+            .order_by(DeliveryAttempt.attempt)
+        ).all()
+    assert [r.outcome for r in retried] == ["retry", "sent"]
+    assert retried[0].smtp_code is None  # no reply: the network, not the relay, failed
+
+
+def test_the_rate_limit_spaces_out_sends():
+    async def starts(per_second: float, n: int) -> float:
+        limit = RateLimit(per_second)
+        begun = time.monotonic()
+        await asyncio.gather(*(limit.wait() for _ in range(n)))
+        return time.monotonic() - begun
+
+    assert asyncio.run(starts(50, 26)) >= 0.48  # 25 intervals of 20 ms
+    assert asyncio.run(starts(0, 1000)) < 0.2  # 0 means no limit

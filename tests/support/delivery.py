@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import Envelope
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine
 
 from makegood.adapters import mailbox
@@ -38,6 +38,20 @@ class Sink(mailbox.MailboxHandler):
         super().__init__(directory)
         self.refuse: Callable[[Envelope], str | None] = lambda envelope: None
         self.seen: list[str] = []  # every recipient offered, refused or not
+        self.server: SMTP | None = None  # the connection now in DATA, for tests that drop it
+        # Seconds to wait before answering one message; the other connections go on.
+        self.delay: Callable[[Envelope], float] = lambda envelope: 0.0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.server = server
+        refused = self.refusal(envelope)
+        wait = self.delay(envelope)
+        if wait:
+            await asyncio.sleep(wait)
+        if refused is not None:
+            return refused
+        self.store(envelope)
+        return "250 Message accepted for delivery"
 
     def refusal(self, envelope: Envelope) -> str | None:
         self.seen.extend(str(r) for r in envelope.rcpt_tos)

@@ -120,9 +120,10 @@ def worker(ctx: typer.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # Said once the signals are handled: from here on, Ctrl-C or SIGTERM stops cleanly.
+        app_.err.print(f"makegood worker: sending to {app_.settings.smtp_url}; Ctrl-C stops.")
         return await sender.run("forever", stop)
 
-    app_.err.print(f"makegood worker: sending to {app_.settings.smtp_url}; Ctrl-C stops.")
     counts = asyncio.run(main())
     app_.emit(counts.__dict__, lambda: app_.out.print(f"Stopped: {counts.__dict__}"))
 
@@ -146,8 +147,6 @@ def mailbox(
 
     app_ = app_context(ctx)
     where = directory or app_.settings.mailbox_dir
-    controller = sink.start(where, host, port)
-    app_.err.print(f"makegood mailbox: listening on smtp://{host}:{port}, keeping mail in {where}")
     stop = False
 
     def halt(*_: object) -> None:
@@ -155,6 +154,8 @@ def mailbox(
         stop = True
 
     signal.signal(signal.SIGTERM, halt)
+    controller = sink.start(where, host, port)
+    app_.err.print(f"makegood mailbox: listening on smtp://{host}:{port}, keeping mail in {where}")
     try:
         while not stop:
             time.sleep(0.2)
