@@ -17,6 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from makegood.config import CompanySettings
+from makegood.demo.synthetic import Scenario
 from makegood.messaging import mime
 from makegood.messaging.letters import LetterFacts, Shipment, compose
 from makegood.messaging.rendering import Renderer
@@ -29,12 +30,9 @@ PEOPLE = {
     "ja-JP": ("Haruto", "JP", "Asia/Tokyo", "JPY", 1590),
     "fr-FR": ("Camille", "FR", "Europe/Paris", "EUR", 899),
 }
-# An incident has one customer-facing summary, in the language its author wrote it
-# in; letters in other languages are shown without it.
-SUMMARIES = {
-    "shipping": "Our shipping system was down for most of the day, so many orders left late.",
-    "streaming": "Streaming failed for many members: videos would not start or stopped partway.",
-}
+# The incidents' customer-facing summaries, as the operator declared them
+# (`incidents declare --summary ... --summary-for de=...`): the demo's own.
+SHIPPING, STREAMING = Scenario().shipping, Scenario().streaming
 COMPANY = CompanySettings(
     name="Example Video",
     sender="Example Video <apologies@example.com>",
@@ -59,7 +57,8 @@ def letters() -> list[tuple[str, str, LetterFacts]]:
             timezone=zone,
             country=country,
             incident_title="Shipping system down",
-            incident_summary=SUMMARIES["shipping"] if tag.startswith("en") else "",
+            incident_summary=SHIPPING.summary,
+            incident_summaries=SHIPPING.summaries,
             # Monday 24 March 2008, most of the day in the US.
             incident_start=datetime(2008, 3, 24, 12, tzinfo=UTC),
             incident_end=datetime(2008, 3, 25, 3, tzinfo=UTC),
@@ -82,7 +81,8 @@ def letters() -> list[tuple[str, str, LetterFacts]]:
             shipping,
             kind="claim_offer",
             incident_title="Streaming failures",
-            incident_summary=SUMMARIES["streaming"] if tag.startswith("en") else "",
+            incident_summary=STREAMING.summary,
+            incident_summaries=STREAMING.summaries,
             # An evening in the Americas: Wednesday 26 March 2008, 02:00-05:00 UTC.
             incident_start=datetime(2008, 3, 26, 2, tzinfo=UTC),
             incident_end=datetime(2008, 3, 26, 5, tzinfo=UTC),

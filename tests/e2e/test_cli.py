@@ -298,11 +298,14 @@ def test_cli_preview_send_and_a_broken_template_that_fails_the_plan(world):
             "Streaming down",
             "--summary",
             "Videos would not start for many members.",
+            "--summary-for",
+            "de=Bei vielen Mitgliedern starteten keine Videos.",
             db=db,
             cwd=cwd,
             env=env,
         )
         incident = str(declared["id"])
+        assert declared["summaries"] == {"de": "Bei vielen Mitgliedern starteten keine Videos."}
         makegood("impact", "run", incident, db=db, cwd=cwd, env=env)
 
         # An operator's template with a typo: the plan fails and names the place.

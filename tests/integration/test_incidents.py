@@ -51,6 +51,8 @@ def test_declared_incident_is_stored_in_utc_with_an_audit_entry(engine):
         ({"cause": "Third Party"}, "cause"),
         ({"severity": "sev1"}, "severity"),
         ({"title": "  "}, "title is empty"),
+        ({"summaries": {"xx-Nope": "Hallo"}}, "summary for 'xx-Nope': not a locale"),
+        ({"summaries": {"de": " "}}, "summary for 'de' is empty"),
     ],
 )
 def test_bad_declarations_are_refused_with_the_field(engine, changes, says):

@@ -165,3 +165,22 @@ def test_an_override_with_an_unknown_variable_fails_naming_the_template(tmp_path
     # The override wins over the built-in file when it is right.
     (tmp_path / "en-US" / "automatic_credit.txt").write_text("Hi {{ customer.first_name }}\n")
     assert compose(renderer, FACTS, CompanySettings()).text == "Hi Sam\n"
+
+
+def test_each_letter_takes_the_incident_summary_in_its_own_language():
+    facts = dataclasses.replace(
+        FACTS,
+        incident_summaries={
+            "de": "Unser Versand war ausgefallen.",
+            "ja-JP": "配送が止まりました。",
+        },
+    )
+    company = CompanySettings()
+    austrian = compose(RENDERER, dataclasses.replace(facts, locale="de-AT"), company)
+    assert "Unser Versand war ausgefallen." in austrian.text
+    assert FACTS.incident_summary not in austrian.text
+    japanese = compose(RENDERER, dataclasses.replace(facts, locale="ja-JP"), company)
+    assert "配送が止まりました。" in japanese.text
+    # No Italian letter and no Italian summary: English throughout.
+    italian = compose(RENDERER, dataclasses.replace(facts, locale="it-IT"), company)
+    assert FACTS.incident_summary in italian.text

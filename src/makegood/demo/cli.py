@@ -26,8 +26,9 @@ def demo(
     A shipping outage over most of a Monday (late orders: confirmed harm, 5% credited
     automatically) and a streaming failure one evening (errors: confirmed; regular
     viewers who did not watch: possible; 2% claimable for 7 days). Plans, approves and
-    executes both, lets a third of the claim links be claimed, and exports the credits
-    for billing.
+    executes both, lets a third of the claim links be claimed, sends every apology to
+    the built-in mailbox over SMTP (kept as .eml files), and exports the credits for
+    billing.
     """
     from makegood.demo.walkthrough import run_demo
 
@@ -39,6 +40,7 @@ def demo(
         "customers": result.customers,
         "incidents": result.incidents,
         "billing": result.billing,
+        "mail": result.mail,
     }
 
     def human() -> None:
@@ -88,6 +90,10 @@ def demo(
                 ", ".join(f"{v} {c}" for c, v in inc["totals"].items()),
             )
         app.out.print(remedy)
+        app.out.print(
+            f"Apologies sent over SMTP: {result.mail['sent']} (failed {result.mail['failed']}); "
+            f"read them in {result.mail['mailbox']} (index.jsonl lists every .eml)"
+        )
         app.out.print(
             f"Billing export: {result.billing['exported']} credit(s) in {result.billing['path']}"
         )

@@ -62,6 +62,8 @@ class Outage:
     end: datetime
     title: str
     summary: str
+    # The summary for customers reading in other languages.
+    summaries: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,18 @@ class Scenario:
             datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
             datetime(2026, 3, 3, 2, 0, tzinfo=UTC),
             "Warehouse shipping system down",
-            "Our shipping system was down for most of Monday, so orders due that day left late.",
+            "Our shipping system was down for most of the day, so orders due that day left late.",
+            {
+                "de": "Unser Versandsystem war fast den ganzen Tag ausgefallen, deshalb gingen "
+                "Bestellungen, die an diesem Tag fällig waren, verspätet raus.",
+                "fr": "Notre système d’expédition a été en panne presque toute la journée : les "
+                "commandes prévues ce jour-là sont parties en retard.",
+                "ja": "配送システムがほぼ一日停止し、当日発送予定のご注文に遅れが生じました。",
+                "pt": "Nosso sistema de envio ficou fora do ar quase o dia todo, e os pedidos "
+                "previstos para aquele dia saíram com atraso.",
+                "es": "Nuestro sistema de envíos estuvo caído casi todo el día y los pedidos "
+                "previstos para ese día salieron con retraso.",
+            },
         )
     )
     streaming: Outage = field(
@@ -88,7 +101,18 @@ class Scenario:
             datetime(2026, 3, 5, 0, 30, tzinfo=UTC),
             datetime(2026, 3, 5, 3, 30, tzinfo=UTC),
             "Streaming playback failures",
-            "Streaming failed for many members on Wednesday evening.",
+            "Streaming failed for many members: videos would not start or stopped partway.",
+            {
+                "de": "Bei vielen Mitgliedern ist das Streaming ausgefallen: Videos starteten "
+                "nicht oder brachen mittendrin ab.",
+                "fr": "Le streaming a été interrompu pour de nombreux membres : les vidéos ne "
+                "démarraient pas ou s’arrêtaient en cours de route.",
+                "ja": "多くの会員の方で動画が再生できない、または途中で止まる障害が発生しました。",
+                "pt": "O streaming falhou para muitos assinantes: os vídeos não começavam ou "
+                "paravam no meio.",
+                "es": "El streaming falló para muchos miembros: los vídeos no se iniciaban o se "
+                "detenían a mitad.",
+            },
         )
     )
 

@@ -1,6 +1,7 @@
 """The demo: generate a company's data, declare both seed outages, find who was hurt,
 plan and approve what each is owed under the seed policy, execute it, let some
-customers claim their links, and export the credits for billing.
+customers claim their links, send every apology to the built-in mailbox over SMTP,
+and export the credits for billing.
 
 It drives the same use cases as the CLI, each in its own unit of work, against an
 embedded SQLite file in the demo directory.
@@ -8,6 +9,7 @@ embedded SQLite file in the demo directory.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -19,10 +21,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from makegood.adapters import mailbox
 from makegood.billing.service import export
 from makegood.campaigns.execution import execute
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
+from makegood.config import Settings
+from makegood.core.clock import FixedClock
 from makegood.core.tokens import Sealer
 from makegood.credits.service import claim
 from makegood.customers.service import import_customers
@@ -33,6 +38,8 @@ from makegood.demo.synthetic import Outage, Scenario, generate
 from makegood.impact.service import impacts_for, run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import Message
+from makegood.messaging.rendering import Renderer
+from makegood.messaging.sender import Sender
 from makegood.policy.schema import Policy, parse_policy
 from makegood.sources.service import add_source
 
@@ -76,6 +83,21 @@ class DemoResult:
     customers: int
     incidents: list[dict[str, Any]] = field(default_factory=list)
     billing: dict[str, Any] = field(default_factory=dict)
+    mail: dict[str, Any] = field(default_factory=dict)
+
+
+def _deliver(engine: Engine, url: str, mailbox_dir: Path, now: datetime) -> dict[str, Any]:
+    """Send every queued apology to the built-in mailbox, over real SMTP."""
+    controller = mailbox.start(mailbox_dir)
+    try:
+        config = Settings(
+            database_url=url, smtp_url=f"smtp://127.0.0.1:{controller.port}", secret_key=DEMO_KEY
+        )
+        sender = Sender(engine=engine, settings=config, clock=FixedClock(now), renderer=Renderer())
+        counts = asyncio.run(sender.run("until_empty"))
+    finally:
+        controller.stop()
+    return {"sent": counts.sent, "failed": counts.failed, "mailbox": str(mailbox_dir)}
 
 
 def run_demo(directory: Path, scenario: Scenario | None = None) -> DemoResult:
@@ -96,6 +118,7 @@ def run_demo(directory: Path, scenario: Scenario | None = None) -> DemoResult:
     result = DemoResult(directory, url, imported.imported)
     for outage in (s.shipping, s.streaming):
         result.incidents.append(_walk(engine, outage, now))
+    result.mail = _deliver(engine, url, directory / "mailbox", now)
     billing = directory / "billing.csv"
     with UnitOfWork(engine) as uow:
         exported = export(uow.session, billing, "csv", now + timedelta(days=2), ACTOR)
@@ -116,6 +139,7 @@ def _walk(engine: Engine, outage: Outage, now: datetime) -> dict[str, Any]:
                 end=outage.end,
                 title=outage.title,
                 summary=outage.summary,
+                summaries=dict(outage.summaries),
             ),
             now,
             ACTOR,

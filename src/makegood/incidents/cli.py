@@ -46,6 +46,15 @@ def declare_(
         str | None, typer.Option(help="When it ended (omit while it is still going on).")
     ] = None,
     summary: Annotated[str, typer.Option(help="What happened, in words a customer can read.")] = "",
+    summary_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--summary-for",
+            help="The summary in another language, as LOCALE=TEXT (repeatable), e.g. "
+            "--summary-for 'de-DE=Unser Versandsystem war ausgefallen.' Letters use the "
+            "reader's locale, then language, then --summary.",
+        ),
+    ] = None,
     cause: Annotated[
         str | None, typer.Option(help="Cause category, e.g. third_party or planned.")
     ] = None,
@@ -68,6 +77,7 @@ def declare_(
         end=None if end is None else instant_option(end, "--end"),
         title=title,
         summary=summary,
+        summaries=_translations(summary_for or []),
         cause=cause,
         severity=severity,
         regions=tuple(region or ()),
@@ -160,3 +170,13 @@ def show(
             app.out.print(table)
 
     app.emit(data, human)
+
+
+def _translations(items: list[str]) -> dict[str, str]:
+    found = {}
+    for item in items:
+        tag, sep, text = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--summary-for {item!r}: expected LOCALE=TEXT, e.g. de-DE=...")
+        found[tag.strip()] = text
+    return found

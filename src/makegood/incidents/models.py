@@ -21,6 +21,8 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The summary in other languages, by BCP 47 tag ("de-DE") or language ("ja").
+    summaries: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     services: Mapped[list[str]] = mapped_column(JSON)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
     devices: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from babel import Locale, UnknownLocaleError
+
 from makegood.incidents.models import SEVERITIES
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -40,3 +42,33 @@ def check_severity(severity: str) -> str:
     if severity not in SEVERITIES:
         raise ValueError(f"severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
     return severity
+
+
+def check_summaries(summaries: dict[str, str]) -> dict[str, str]:
+    """Translations of the summary, keyed by a locale ("de-DE") or a language ("ja")."""
+    clean = {}
+    for tag, text in summaries.items():
+        key = tag.strip().replace("_", "-")
+        try:
+            Locale.parse(key.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(
+                f"summary for {tag!r}: not a locale (expected e.g. de-DE or ja)"
+            ) from None
+        if not text.strip():
+            raise ValueError(f"summary for {tag!r} is empty")
+        clean[key] = text.strip()
+    return clean
+
+
+def summary_for(summary: str, summaries: dict[str, str], tag: str) -> str:
+    """The summary in the reader's locale, else their language, else the default."""
+    wanted = tag.replace("_", "-").lower()
+    by_key = {k.lower(): v for k, v in summaries.items()}
+    language = wanted.split("-", 1)[0]
+    if wanted in by_key:
+        return by_key[wanted]
+    if language in by_key:
+        return by_key[language]
+    same = sorted(k for k in by_key if k.split("-", 1)[0] == language)
+    return by_key[same[0]] if same else summary

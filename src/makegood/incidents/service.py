@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,12 @@ from makegood.audit.service import record
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
-from makegood.incidents.rules import check_severity, check_window, clean_names
+from makegood.incidents.rules import (
+    check_severity,
+    check_summaries,
+    check_window,
+    clean_names,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class Declaration:
     end: datetime | None
     title: str
     summary: str = ""
+    summaries: dict[str, str] = field(default_factory=dict)
     cause: str | None = None
     severity: str = "major"
     regions: tuple[str, ...] = ()
@@ -35,6 +41,7 @@ def snapshot(incident: Incident) -> dict[str, Any]:
         "id": incident.id,
         "title": incident.title,
         "summary": incident.summary,
+        "summaries": dict(incident.summaries or {}),
         "services": list(incident.services),
         "regions": list(incident.regions),
         "devices": list(incident.devices),
@@ -56,6 +63,7 @@ def declare(session: Session, d: Declaration, now: datetime, actor: str) -> Inci
         cause = clean_names([d.cause], "cause")[0] if d.cause else None
         severity = check_severity(d.severity)
         check_window(d.start, d.end)
+        summaries = check_summaries(d.summaries)
     except ValueError as exc:
         raise InvalidInputError(f"cannot declare the incident: {exc}") from None
     if not d.title.strip():
@@ -63,6 +71,7 @@ def declare(session: Session, d: Declaration, now: datetime, actor: str) -> Inci
     incident = Incident(
         title=d.title.strip(),
         summary=d.summary.strip(),
+        summaries=summaries,
         services=services,
         regions=regions,
         devices=devices,

@@ -17,6 +17,7 @@ from babel.numbers import format_currency, format_percent
 
 from makegood.config import CompanySettings
 from makegood.core.money import currency_exponent
+from makegood.incidents.rules import summary_for
 from makegood.messaging import wording
 from makegood.messaging.rendering import Letter, Renderer
 
@@ -50,6 +51,8 @@ class LetterFacts:
     claim_url: str | None
     sent_at: datetime
     shipments: tuple[Shipment, ...] = field(default=())
+    # The summary in other languages; the letter's own language is picked from it.
+    incident_summaries: dict[str, str] = field(default_factory=dict)
 
 
 def support_phone(company: CompanySettings, country: str) -> str:
@@ -91,7 +94,7 @@ def context(facts: LetterFacts, company: CompanySettings) -> dict[str, Any]:
         },
         "incident": {
             "title": facts.incident_title,
-            "summary": facts.incident_summary.strip(),
+            "summary": summary_for(facts.incident_summary, facts.incident_summaries, tag),
             "when": wording.when(facts.incident_start, facts.incident_end, sent, zone, tag),
             "start_time": wording.local_time(facts.incident_start, zone, tag),
             "end_time": (

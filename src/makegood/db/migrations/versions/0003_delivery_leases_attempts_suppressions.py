@@ -1,4 +1,5 @@
-"""Delivery: message leases and retries, delivery attempts, suppressed addresses
+"""Delivery: message leases and retries, delivery attempts, suppressed addresses;
+incident summaries in more than one language
 
 Revision ID: 0003
 Revises: 0002
@@ -21,6 +22,11 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("summaries", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
+
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("leased_by", sa.String(length=64), nullable=True))
         batch_op.add_column(
@@ -73,6 +79,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("summaries")
     op.drop_table("suppressions")
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delivery_attempts_message_id"))
