@@ -117,7 +117,7 @@ def main() -> None:
                 date=facts.sent_at,
             )
             stem = f"{kind}.{tag}"
-            (HERE / f"{stem}.eml").write_bytes(mail.as_bytes())
+            (HERE / f"{stem}.eml").write_bytes(mail.raw)
             page.set_content(letter.html)
             page.screenshot(path=str(HERE / f"{stem}.png"), full_page=True)
             print(f"{stem}: {letter.subject}")

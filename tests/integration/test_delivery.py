@@ -11,14 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from makegood.adapters import mailbox
+from makegood.core.clock import FixedClock
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import DeliveryAttempt, Message, Suppression
-from makegood.messaging.sender import RateLimit
+from makegood.messaging.rendering import Renderer
+from makegood.messaging.sender import RateLimit, Sender
 from tests.support import truth as gt
-from tests.support.delivery import Sink, executed, send, settings
+from tests.support.delivery import SENT_AT, Sink, executed, send, settings
 from tests.support.world import build_world
 
 
@@ -211,3 +213,33 @@ def test_the_rate_limit_spaces_out_sends():
 
     assert asyncio.run(starts(50, 26)) >= 0.48  # 25 intervals of 20 ms
     assert asyncio.run(starts(0, 1000)) < 0.2  # 0 means no limit
+
+
+def test_a_stopped_worker_gives_back_the_batch_it_read_ahead(engine, database_url, world, sink):
+    handler, port = sink
+    executed(engine, world.shipping)
+    executed(engine, world.streaming)
+    total = statuses(engine)["queued"]
+    config = settings(database_url, port, connections=2, batch_size=10)
+    stop_after_some = None
+
+    async def stopped_early():
+        nonlocal stop_after_some
+        stop = asyncio.Event()
+        sender = Sender(
+            engine=engine, settings=config, clock=FixedClock(SENT_AT), renderer=Renderer()
+        )
+        sender.progress = lambda outcome: stop.set() if sender.counts.sent >= 5 else None
+        counts = await sender.run("forever", stop)
+        stop_after_some = counts.sent
+        return counts
+
+    asyncio.run(stopped_early())
+    left = statuses(engine)
+    assert 5 <= stop_after_some < total
+    assert left == Counter({"sent": stop_after_some, "queued": total - stop_after_some})
+
+    again = send(engine, config)
+    assert again.sent == total - stop_after_some
+    ids = handler.message_ids()
+    assert len(ids) == total and set(ids.values()) == {1}

@@ -88,7 +88,8 @@ def test_a_sender_killed_mid_batch_and_restarted_loses_none_and_sends_none_twice
         states = dict(
             uow.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
         )
-    assert states["sent"] == 11 and states["sending"] == 25 - 11  # mid-batch, lease held
+    # Mid-batch: the rest of this batch and the one read ahead are still leased.
+    assert states["sent"] == 11 and states["sending"] == 2 * 25 - 11
 
     handler.refuse = lambda envelope: None
     second = sender(database_url, port, tmp_path, connections=1, batch_size=25, lease_seconds=1)

@@ -139,7 +139,7 @@ def test_customer_data_is_escaped_in_html_and_cannot_inject_headers():
         msg_id="<makegood.1.1@example.com>",
         date=hostile.sent_at,
     )
-    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    parsed = email.message_from_bytes(mail.raw, policy=email.policy.default)
     assert parsed["Bcc"] is None
     assert parsed["To"].addresses[0].addr_spec == "sam@example.com"
     assert [parsed[h] is not None for h in ("From", "Reply-To", "Date", "Message-ID")] == [True] * 4
@@ -162,9 +162,10 @@ def test_an_override_with_an_unknown_variable_fails_naming_the_template(tmp_path
     renderer = Renderer(tmp_path)
     with pytest.raises(RenderError, match=r"en-US/automatic_credit\.txt.*nickname"):
         compose(renderer, FACTS, CompanySettings())
-    # The override wins over the built-in file when it is right.
+    # The override wins over the built-in file when it is right (templates are read
+    # once per process, so the fix is seen by the next command).
     (tmp_path / "en-US" / "automatic_credit.txt").write_text("Hi {{ customer.first_name }}\n")
-    assert compose(renderer, FACTS, CompanySettings()).text == "Hi Sam\n"
+    assert compose(Renderer(tmp_path), FACTS, CompanySettings()).text == "Hi Sam\n"
 
 
 def test_each_letter_takes_the_incident_summary_in_its_own_language():
@@ -184,3 +185,29 @@ def test_each_letter_takes_the_incident_summary_in_its_own_language():
     # No Italian letter and no Italian summary: English throughout.
     italian = compose(RENDERER, dataclasses.replace(facts, locale="it-IT"), company)
     assert FACTS.incident_summary in italian.text
+
+
+def test_the_email_round_trips_through_a_standard_parser():
+    facts = dataclasses.replace(FACTS, locale="ja-JP", first_name="陽翔 " + "長い名前" * 30)
+    letter = compose(RENDERER, facts, CompanySettings())
+    sender, reply_to = mime.addresses(CompanySettings())
+    mail = mime.build(
+        letter,
+        sender=sender,
+        reply_to=reply_to,
+        to_name=facts.first_name,
+        to_address=facts.email,
+        msg_id="<makegood.3.7@example.com>",
+        date=facts.sent_at,
+    )
+    assert all(len(line) <= 998 for line in mail.raw.split(b"\r\n"))
+    assert b"\n" not in mail.raw.replace(b"\r\n", b"")  # CRLF only, as SMTP wants
+    parsed = email.message_from_bytes(mail.raw, policy=email.policy.default)
+    assert parsed["Subject"] == letter.subject == "お詫び"
+    assert parsed["To"].addresses[0].display_name == facts.first_name
+    assert parsed["Message-ID"] == "<makegood.3.7@example.com>"
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert text.replace("\r\n", "\n") == letter.text
+    assert html.replace("\r\n", "\n") == letter.html
+    assert mail.readable_headers()["Subject"] == "お詫び"

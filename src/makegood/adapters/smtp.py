@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -89,13 +88,13 @@ class SmtpPool:
         await client.connect()
         return client
 
-    async def send(self, mail: EmailMessage) -> Verdict:
+    async def send(self, mail_from: str, rcpt_to: str, raw: bytes) -> Verdict:
         """Hand one message to the relay; never raises for what the relay or network says."""
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            errors, response = await client.send_message(mail)
+            errors, response = await client.sendmail(mail_from, [rcpt_to], raw)
             if errors:  # one recipient per message: a partial refusal cannot happen
                 code, detail = next(iter(errors.values()))
                 return verdict_for_code(code, detail)

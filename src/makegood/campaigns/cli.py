@@ -239,8 +239,8 @@ def preview_(
             customer,
         )
     if out is not None:
-        out.write_bytes(mail.as_bytes())
-    headers = {k: str(v) for k, v in mail.items()}
+        out.write_bytes(mail.raw)
+    headers = mail.readable_headers()
     data = {
         "campaign": campaign_id,
         "customer_id": offer.customer_id,

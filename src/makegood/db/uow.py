@@ -3,10 +3,18 @@ the caller decides when a whole use case is done."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+
+@lru_cache(maxsize=64)
+def _factory(engine: Engine) -> sessionmaker[Session]:
+    # One per engine: building a sessionmaker makes a Session subclass, which costs
+    # more than a short transaction (senders open one for every few messages).
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 class UnitOfWork:
@@ -14,7 +22,7 @@ class UnitOfWork:
     when the block ends is rolled back."""
 
     def __init__(self, engine: Engine) -> None:
-        self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self._factory = _factory(engine)
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,12 +61,14 @@ def support_phone(company: CompanySettings, country: str) -> str:
     return phones.get(country.upper()) or phones.get("default") or ""
 
 
+@lru_cache(maxsize=4096)
 def money(amount_minor: int, currency: str, tag: str) -> str:
     """'$0.45', '0,45 €', '￥70', 'BHD 0.195' — the customer's way of writing it."""
     value = Decimal(amount_minor).scaleb(-currency_exponent(currency))
     return format_currency(value, currency, locale=wording.babel_locale(tag))
 
 
+@lru_cache(maxsize=256)
 def percent(value: Decimal, tag: str) -> str:
     # The locale's own pattern ("5 %" in German), keeping any decimals the policy has.
     return format_percent(value / 100, locale=wording.babel_locale(tag), decimal_quantization=False)

@@ -1,21 +1,31 @@
 """A rendered letter as an email: multipart text + HTML, with headers that
 customer data cannot break (no line breaks, no control characters, encoded words
-for anything beyond ASCII)."""
+for anything beyond ASCII).
+
+The bytes are put together here rather than by ``email.message.EmailMessage``,
+whose header objects cost milliseconds per message: at thousands of messages a
+second that was most of a sender's time. Bodies are quoted-printable (C-speed
+``binascii``), and the multipart boundary contains "=_", which quoted-printable
+text can never contain.
+"""
 
 from __future__ import annotations
 
-import email.policy
+import binascii
 import email.utils
+import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header, decode_header, make_header
 from email.headerregistry import Address
-from email.message import EmailMessage
 
 from makegood.config import CompanySettings
 from makegood.core.errors import ConfigurationError
 from makegood.messaging.rendering import Letter
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+CRLF = b"\r\n"
 
 
 def one_line(value: str) -> str:
@@ -49,6 +59,44 @@ def message_id(campaign_id: int, message: int, sender: Address) -> str:
     return f"<makegood.{campaign_id}.{message}@{sender.domain}>"
 
 
+@dataclass(frozen=True)
+class Email:
+    """A message ready for SMTP: envelope, headers (as sent) and the whole text."""
+
+    mail_from: str
+    rcpt_to: str
+    headers: tuple[tuple[str, str], ...]
+    raw: bytes
+
+    def readable_headers(self) -> dict[str, str]:
+        """Headers with encoded words decoded, for people."""
+        return {k: str(make_header(decode_header(v))) for k, v in self.headers}
+
+
+def mailbox_header(name: str, address: str) -> str:
+    return email.utils.formataddr((one_line(name), address), charset="utf-8")
+
+
+def text_header(value: str) -> str:
+    value = one_line(value)
+    if value.isascii() and len(value) < 900:
+        return value
+    return Header(value, "utf-8").encode(linesep="\r\n")
+
+
+def _crlf(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _part(content_type: str, body: str) -> bytes:
+    lines = body.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode() + encoded
+
+
 def build(
     letter: Letter,
     *,
@@ -58,19 +106,35 @@ def build(
     to_address: str,
     msg_id: str,
     date: datetime,
-) -> EmailMessage:
-    user, _, domain = to_address.strip().rpartition("@")
-    if not user or not domain or CONTROL.search(to_address):
+) -> Email:
+    address = to_address.strip()
+    user, _, domain = address.rpartition("@")
+    if not user or not domain or CONTROL.search(address) or " " in address:
         raise ValueError(f"{to_address!r} is not an address mail can go to")
-    mail = EmailMessage(policy=email.policy.SMTP)
-    mail["From"] = sender
-    mail["To"] = Address(display_name=one_line(to_name), username=user, domain=domain)
-    mail["Reply-To"] = reply_to
-    mail["Subject"] = one_line(letter.subject)
-    mail["Date"] = email.utils.format_datetime(date)
-    mail["Message-ID"] = msg_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail.set_content(letter.text, cte="quoted-printable")
-    mail.add_alternative(letter.html, subtype="html", cte="quoted-printable")
-    mail["Content-Language"] = letter.locale  # after the body: set_content clears Content-*
-    return mail
+    headers = (
+        ("From", mailbox_header(sender.display_name, sender.addr_spec)),
+        ("To", mailbox_header(to_name, address)),
+        ("Reply-To", mailbox_header(reply_to.display_name, reply_to.addr_spec)),
+        ("Subject", text_header(letter.subject)),
+        ("Date", email.utils.format_datetime(date)),
+        ("Message-ID", one_line(msg_id)),
+        ("Content-Language", one_line(letter.locale)),
+        ("Auto-Submitted", "auto-generated"),
+        ("MIME-Version", "1.0"),
+    )
+    boundary = "=_makegood_" + hashlib.sha256(msg_id.encode()).hexdigest()[:24]
+    # Folding inside an encoded header is the only line break a value can hold.
+    head = "".join(f"{k}: {_crlf(v)}\r\n" for k, v in headers)
+    head += f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    mark = f"--{boundary}\r\n".encode()
+    raw = (
+        head.encode("ascii")
+        + mark
+        + _part("text/plain", letter.text)
+        + CRLF
+        + mark
+        + _part("text/html", letter.html)
+        + CRLF
+        + f"--{boundary}--\r\n".encode()
+    )
+    return Email(sender.addr_spec, address, headers, raw)

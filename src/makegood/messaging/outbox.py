@@ -9,12 +9,25 @@ ran out cannot overwrite what the next sender did.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -70,6 +83,24 @@ def lease(session: Session, worker: str, limit: int, now: datetime, seconds: flo
     return sorted(taken.scalars())
 
 
+def release(session: Session, worker: str, ids: Sequence[int], now: datetime) -> None:
+    """Give back leased messages this worker will not send (it is stopping): they
+    are due again at once, and the attempt the lease counted is taken back."""
+    if ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.leased_by == worker, Message.status == "sending")
+            .values(
+                status=case((Message.attempts > 1, "retrying"), else_="queued"),
+                next_attempt_at=now,
+                leased_by=None,
+                lease_until=None,
+                attempts=Message.attempts - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
 def next_due(session: Session, now: datetime) -> datetime | None:
     """When the earliest pending message becomes due (``now`` if one is); None if none."""
     if session.scalar(select(Message.id).where(Message.status == "queued").limit(1)):
@@ -94,6 +125,28 @@ def retry_at(now: datetime, attempt: int, base: float, cap: float) -> datetime:
     return now + timedelta(seconds=min(cap, base * 2 ** max(0, attempt - 1)))
 
 
+def _changes(o: Outcome, max_attempts: int, backoff: float, backoff_max: float) -> dict[str, Any]:
+    """The new state of one message after one outcome."""
+    status, next_at, sent_at = o.outcome, None, None
+    error: str | None = o.detail
+    if o.outcome == "sent":
+        error, sent_at = None, o.sent_at
+    elif o.outcome == "retry" and o.attempt < max_attempts:
+        status = "retrying"
+        next_at = retry_at(o.finished_at, o.attempt, backoff, backoff_max)
+    elif o.outcome != "suppressed":
+        status = "failed"
+    return {
+        "mid": o.message_id,
+        "status": status,
+        "next_at": next_at,
+        "error": error,
+        "sent_at": sent_at,
+        "smtp_id": o.smtp_message_id,
+        "rcpt": o.recipient,
+    }
+
+
 def record(
     session: Session,
     worker: str,
@@ -103,51 +156,129 @@ def record(
     backoff: float,
     backoff_max: float,
 ) -> set[int]:
-    """Write outcomes for messages ``worker`` still holds; returns the ids it held."""
-    held: set[int] = set()
-    for o in outcomes:
-        values: dict[str, object] = {"leased_by": None, "lease_until": None}
-        if o.smtp_message_id:
-            values["smtp_message_id"] = o.smtp_message_id
-        if o.recipient:
-            values["recipient"] = o.recipient
-        if o.outcome == "sent":
-            values.update(status="sent", sent_at=o.sent_at, last_error=None)
-        elif o.outcome == "retry" and o.attempt < max_attempts:
-            values.update(
-                status="retrying",
-                next_attempt_at=retry_at(o.finished_at, o.attempt, backoff, backoff_max),
-                last_error=o.detail,
-            )
-        else:
-            status = "suppressed" if o.outcome == "suppressed" else "failed"
-            values.update(status=status, last_error=o.detail)
-        changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Message)
-            .where(
-                Message.id == o.message_id, Message.leased_by == worker, Message.status == "sending"
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if not changed.rowcount:
-            continue  # the lease ran out and another sender has the message now
-        held.add(o.message_id)
-        session.add(
-            DeliveryAttempt(
-                message_id=o.message_id,
-                attempt=o.attempt,
-                worker=worker,
-                started_at=o.started_at,
-                finished_at=o.finished_at,
-                outcome=o.outcome,
-                smtp_code=o.code,
-                detail=o.detail[:2000],
-            )
-        )
+    """Write outcomes for messages ``worker`` still holds; returns the ids it held.
+
+    Senders call this for every few messages, so on PostgreSQL it is one statement
+    for the whole group (see PG_RECORD); SQLite, in process, takes them row by row.
+    """
+    if not outcomes:
+        return set()
+    changes = [_changes(o, max_attempts, backoff, backoff_max) for o in outcomes]
+    if dialect(session) == "postgresql":
+        held = _record_postgresql(session, worker, outcomes, changes)
+    else:
+        held = _record_sqlite(session, worker, outcomes, changes)
+    mine = [o for o in outcomes if o.message_id in held]  # others: the lease ran out
+    for o in mine:
         if o.outcome == "failed" and o.code is not None and o.code >= 500 and o.recipient:
             suppress(session, o.recipient, o.finished_at, o.code, o.detail, o.message_id)
-    session.flush()
+    return held
+
+
+# One round trip for a whole group: the new states arrive as one JSON array, the
+# update keeps only rows this worker still holds, and the attempts are written for
+# exactly those rows. The ids also come as an array so the planner looks them up by
+# key; joined only to the JSON rows, it scanned every pending message.
+PG_RECORD = text(
+    """
+    WITH v AS (
+        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+            mid bigint, status text, next_at timestamptz, error text, sent_at timestamptz,
+            smtp_id text, rcpt text, attempt int, started timestamptz, finished timestamptz,
+            outcome text, code int, detail text)
+    ), held AS (
+        UPDATE messages AS m
+        SET status = v.status, leased_by = NULL, lease_until = NULL,
+            next_attempt_at = v.next_at, last_error = v.error,
+            sent_at = coalesce(v.sent_at, m.sent_at),
+            smtp_message_id = coalesce(v.smtp_id, m.smtp_message_id),
+            recipient = coalesce(v.rcpt, m.recipient)
+        FROM v
+        WHERE m.id = v.mid AND m.id = ANY(CAST(:ids AS bigint[]))
+          AND m.leased_by = :worker AND m.status = 'sending'
+        RETURNING m.id
+    )
+    INSERT INTO delivery_attempts
+        (message_id, attempt, worker, started_at, finished_at, outcome, smtp_code, detail)
+    SELECT v.mid, v.attempt, :worker, v.started, v.finished, v.outcome, v.code, v.detail
+    FROM v JOIN held ON held.id = v.mid
+    RETURNING message_id
+    """
+)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _record_postgresql(
+    session: Session, worker: str, outcomes: Sequence[Outcome], changes: list[dict[str, Any]]
+) -> set[int]:
+    rows = [
+        {
+            **change,
+            "next_at": _iso(change["next_at"]),
+            "sent_at": _iso(change["sent_at"]),
+            "attempt": o.attempt,
+            "started": o.started_at.isoformat(),
+            "finished": o.finished_at.isoformat(),
+            "outcome": o.outcome,
+            "code": o.code,
+            "detail": o.detail[:2000],
+        }
+        for o, change in zip(outcomes, changes, strict=True)
+    ]
+    found = session.execute(
+        PG_RECORD,
+        {"rows": json.dumps(rows), "worker": worker, "ids": [o.message_id for o in outcomes]},
+    )
+    return set(found.scalars())
+
+
+def _record_sqlite(
+    session: Session, worker: str, outcomes: Sequence[Outcome], changes: list[dict[str, Any]]
+) -> set[int]:
+    # SQLite has one writer at a time: the first update takes the write lock, so
+    # nothing changes between these statements.
+    table = cast(Table, Message.__table__)
+    held: set[int] = set()
+    for change in changes:
+        done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(table)
+            .where(
+                table.c.id == change["mid"],
+                table.c.leased_by == worker,
+                table.c.status == "sending",
+            )
+            .values(
+                status=change["status"],
+                leased_by=None,
+                lease_until=None,
+                next_attempt_at=change["next_at"],
+                last_error=change["error"],
+                sent_at=func.coalesce(change["sent_at"], table.c.sent_at),
+                smtp_message_id=func.coalesce(change["smtp_id"], table.c.smtp_message_id),
+                recipient=func.coalesce(change["rcpt"], table.c.recipient),
+            )
+        )
+        if done.rowcount:
+            held.add(change["mid"])
+    attempts = [
+        {
+            "message_id": o.message_id,
+            "attempt": o.attempt,
+            "worker": worker,
+            "started_at": o.started_at,
+            "finished_at": o.finished_at,
+            "outcome": o.outcome,
+            "smtp_code": o.code,
+            "detail": o.detail[:2000],
+        }
+        for o in outcomes
+        if o.message_id in held
+    ]
+    if attempts:
+        session.execute(insert(cast(Table, DeliveryAttempt.__table__)), attempts)
     return held
 
 

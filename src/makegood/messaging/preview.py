@@ -4,7 +4,6 @@ check at planning time that every locale in the campaign renders."""
 from __future__ import annotations
 
 from datetime import datetime
-from email.message import EmailMessage
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -84,7 +83,7 @@ def preview(
     base_url: str,
     sent_at: datetime,
     customer_id: str | None = None,
-) -> tuple[Offer, Letter, EmailMessage]:
+) -> tuple[Offer, Letter, mime.Email]:
     """The email one customer gets from this campaign (the first offer's by default)."""
     query = select(Offer).where(Offer.campaign_id == campaign.id, Offer.status.in_(LETTERED))
     if customer_id is not None:

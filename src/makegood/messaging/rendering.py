@@ -59,6 +59,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates are read once per process: checking each file's mtime on
+            # every render cost a stat() per template per message.
+            auto_reload=False,
         )
         self.env.filters["sentence_start"] = sentence_start
         self._chosen: dict[str, str] = {}

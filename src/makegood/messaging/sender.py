@@ -33,6 +33,7 @@ from makegood.messaging.letters import compose
 from makegood.messaging.rendering import Renderer, RenderError
 
 Progress = Callable[[str], None]
+Batch = tuple[list[facts_.Outgoing], set[str]]  # the messages, and suppressed addresses
 
 
 def worker_name() -> str:
@@ -113,11 +114,16 @@ class Sender:
             self.delivery.timeout_seconds,
         )
         limit = RateLimit(self.delivery.rate_per_second)
+        # The next batch is leased and read while this one is being sent, so the
+        # connections never sit idle waiting for the database between batches.
+        ahead: asyncio.Task[Batch] | None = None
         try:
             while not stop.is_set():
-                ids = await asyncio.to_thread(self._lease)
-                if ids:
-                    await self._send_batch(ids, pool, limit)
+                batch = await (ahead or asyncio.create_task(asyncio.to_thread(self._take)))
+                ahead = None
+                if batch[0]:
+                    ahead = asyncio.create_task(asyncio.to_thread(self._take))
+                    await self._send_batch(batch, pool, limit)
                     continue
                 if mode == "due":
                     break
@@ -130,10 +136,14 @@ class Sender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=wait)
         finally:
+            if ahead is not None:  # stopped with a batch in hand: let others have it
+                taken = await ahead
+                await asyncio.to_thread(self._release, [o.message_id for o in taken[0]])
             await pool.close()
         return self.counts
 
-    def _lease(self) -> list[int]:
+    def _take(self) -> Batch:
+        """Lease the next batch and read what its letters need."""
         with UnitOfWork(self.engine) as uow:
             ids = outbox.lease(
                 uow.session,
@@ -143,13 +153,18 @@ class Sender:
                 self.delivery.lease_seconds,
             )
             uow.commit()
-        return ids
+        return self._prepare(ids) if ids else ([], set())
+
+    def _release(self, ids: list[int]) -> None:
+        with UnitOfWork(self.engine) as uow:
+            outbox.release(uow.session, self.worker, ids, wall_clock())
+            uow.commit()
 
     def _next_due(self) -> datetime | None:
         with UnitOfWork(self.engine) as uow:
             return outbox.next_due(uow.session, wall_clock())
 
-    def _prepare(self, ids: list[int]) -> tuple[list[facts_.Outgoing], set[str]]:
+    def _prepare(self, ids: list[int]) -> Batch:
         with UnitOfWork(self.engine) as uow:
             outgoing = facts_.load(
                 uow.session,
@@ -161,8 +176,8 @@ class Sender:
             blocked = outbox.suppressed(uow.session, [o.facts.email for o in outgoing])
         return outgoing, blocked
 
-    async def _send_batch(self, ids: list[int], pool: SmtpPool, limit: RateLimit) -> None:
-        outgoing, blocked = await asyncio.to_thread(self._prepare, ids)
+    async def _send_batch(self, batch: Batch, pool: SmtpPool, limit: RateLimit) -> None:
+        outgoing, blocked = batch
         connections = asyncio.Semaphore(self.delivery.connections)
 
         async def one(item: facts_.Outgoing) -> None:
@@ -211,7 +226,7 @@ class Sender:
         except (RenderError, ValueError) as exc:
             return outcome(Verdict("failed", None, f"not sent: {exc}"))
         await limit.wait()
-        return outcome(await pool.send(mail))
+        return outcome(await pool.send(mail.mail_from, mail.rcpt_to, mail.raw))
 
     async def _record(self, outcome: outbox.Outcome) -> None:
         """Wait until this outcome is committed. Outcomes that arrive while a commit

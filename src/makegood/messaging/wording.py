@@ -3,7 +3,9 @@
 "Last night", "yesterday", "on Monday", "on Tuesday, March 25, 2008": the phrase
 depends on the reader's local calendar, not on UTC. Weekday and date names come
 from Babel (CLDR); the few relative phrases CLDR does not carry ("last night",
-"this morning") are kept here per language.
+"this morning") are kept here per language. Every phrase is memoised: a campaign
+asks the same few questions (one incident, a few zones and locales) thousands of
+times, and Babel's formatting costs far more than a cache lookup.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def part_of_day(hour: int) -> str:
     return "evening"
 
 
+@lru_cache(maxsize=4096)
 def when(start: datetime, end: datetime | None, sent: datetime, zone: str, tag: str) -> str:
     """How the reader would say when ``start`` was, reading at ``sent``.
 
@@ -161,20 +164,24 @@ def on_day(moment: datetime, sent: datetime, zone: str, tag: str) -> str:
     return when(moment, None, sent, zone, tag)
 
 
+@lru_cache(maxsize=4096)
 def weekday_name(day: date, tag: str) -> str:
     return format_date(day, "EEEE", locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=4096)
 def full_date(day: date, tag: str) -> str:
     """'Tuesday, March 25, 2008' in the reader's language."""
     return format_date(day, "full", locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=4096)
 def long_date(day: date, tag: str) -> str:
     """'March 25, 2008' in the reader's language."""
     return format_date(day, "long", locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=4096)
 def local_time(moment: datetime, zone: str, tag: str) -> str:
     """The clock time of ``moment`` in the reader's zone, e.g. '9:30 PM'."""
     return format_time(moment.astimezone(ZoneInfo(zone)), "short", locale=babel_locale(tag))
