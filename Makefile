@@ -37,3 +37,5 @@ bench: install
 	$(UV) run --locked python bench/impact_bench.py --customers 10000000 --events 100000000
 	$(UV) run --locked python bench/campaign_bench.py --customers 1000000 --mode automatic
 	$(UV) run --locked python bench/campaign_bench.py --customers 1000000 --mode claim
+	$(UV) run --locked python bench/send_bench.py --messages 20000 --mode automatic
+	$(UV) run --locked python bench/send_bench.py --messages 20000 --mode claim
