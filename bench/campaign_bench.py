@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from makegood.campaigns.execution import execute
 from makegood.campaigns.planning import plan
@@ -33,6 +34,7 @@ from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.impact.models import ImpactRun
+from makegood.incidents.models import Incident
 from makegood.incidents.service import Declaration, declare
 from makegood.policy.schema import parse_policy
 
@@ -58,6 +60,34 @@ CURRENCIES = "ARRAY['USD','USD','USD','GBP','EUR','JPY','BRL','BHD']"
 PRICES = "ARRAY[1549,899,2299,1099,1399,1590,4490,3900]"
 
 
+def bench_incident(session: Session, customers: int) -> Incident:
+    """The benchmark's streaming incident, with an impact run on record (the impacts
+    themselves are written by the caller, as fast as its database allows)."""
+    incident = declare(
+        session,
+        Declaration(
+            services=["streaming"],
+            start=NOW - timedelta(days=2),
+            end=NOW - timedelta(days=1),
+            title="bench",
+        ),
+        NOW,
+        "bench",
+    )
+    session.add(
+        ImpactRun(
+            incident_id=incident.id,
+            ran_at=NOW,
+            rules=["bench"],
+            confirmed=customers,
+            possible=0,
+            unknown_customers=0,
+            query_seconds=0,
+        )
+    )
+    return incident
+
+
 def setup(url: str, customers: int) -> int:
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -74,28 +104,7 @@ def setup(url: str, customers: int) -> int:
             )
         )
     with UnitOfWork(engine) as uow:
-        incident = declare(
-            uow.session,
-            Declaration(
-                services=["streaming"],
-                start=NOW - timedelta(days=2),
-                end=NOW - timedelta(days=1),
-                title="bench",
-            ),
-            NOW,
-            "bench",
-        )
-        uow.session.add(
-            ImpactRun(
-                incident_id=incident.id,
-                ran_at=NOW,
-                rules=["bench"],
-                confirmed=customers,
-                possible=0,
-                unknown_customers=0,
-                query_seconds=0,
-            )
-        )
+        incident = bench_incident(uow.session, customers)
         uow.session.execute(  # impacts are partitioned by incident on PostgreSQL
             text(
                 f"CREATE TABLE impacts_{incident.id} PARTITION OF impacts "

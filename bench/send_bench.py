@@ -62,7 +62,7 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 from sqlalchemy import Engine, create_engine, insert, select, text
 
-from campaign_bench import NOW, POLICY
+from campaign_bench import NOW, POLICY, bench_incident
 from campaign_bench import setup as pg_setup
 from makegood.adapters.mailbox import free_port
 from makegood.campaigns.execution import execute
@@ -75,8 +75,7 @@ from makegood.customers.models import Customer
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
-from makegood.impact.models import Impact, ImpactRun
-from makegood.incidents.service import Declaration, declare
+from makegood.impact.models import Impact
 from makegood.messaging import facts as facts_
 from makegood.messaging.letters import compose
 from makegood.messaging.models import Message
@@ -324,28 +323,7 @@ def sqlite_setup(url: str, customers: int) -> int:
             ],
         )
     with UnitOfWork(engine) as uow:
-        incident = declare(
-            uow.session,
-            Declaration(
-                services=["streaming"],
-                start=NOW - timedelta(days=2),
-                end=NOW - timedelta(days=1),
-                title="bench",
-            ),
-            NOW,
-            "bench",
-        )
-        uow.session.add(
-            ImpactRun(
-                incident_id=incident.id,
-                ran_at=NOW,
-                rules=["bench"],
-                confirmed=customers,
-                possible=0,
-                unknown_customers=0,
-                query_seconds=0,
-            )
-        )
+        incident = bench_incident(uow.session, customers)
         uow.session.flush()
         uow.session.execute(
             insert(Impact),

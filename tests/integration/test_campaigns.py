@@ -21,14 +21,9 @@ from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import truth as gt
-from tests.support.world import SECRET, SEED_POLICY, build_world
+from tests.support.world import SECRET, SEED_POLICY
 
 NOW = gt.NOW
-
-
-@pytest.fixture
-def world(engine, tmp_path):
-    return build_world(engine, tmp_path / "data")
 
 
 def planned(engine, incident, policy_text=SEED_POLICY, holdout="0"):

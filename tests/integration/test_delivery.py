@@ -10,7 +10,6 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from makegood.adapters import mailbox
 from makegood.core.clock import FixedClock
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
@@ -20,21 +19,7 @@ from makegood.messaging.models import DeliveryAttempt, Message, Suppression
 from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import RateLimit, Sender
 from tests.support import truth as gt
-from tests.support.delivery import SENT_AT, Sink, executed, send, settings
-from tests.support.world import build_world
-
-
-@pytest.fixture
-def world(engine, tmp_path):
-    return build_world(engine, tmp_path / "data")
-
-
-@pytest.fixture
-def sink(tmp_path):
-    handler = Sink(tmp_path / "mailbox")
-    controller = mailbox.start(handler.directory, handler=handler)
-    yield handler, controller.port
-    controller.stop()
+from tests.support.delivery import SENT_AT, executed, send, settings
 
 
 def statuses(engine) -> Counter[str]:

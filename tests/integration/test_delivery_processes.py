@@ -14,24 +14,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from makegood.adapters import mailbox
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
-from tests.support.delivery import SENT_AT, Sink, executed
-from tests.support.world import SECRET, build_world
-
-
-@pytest.fixture
-def world(engine, tmp_path):
-    return build_world(engine, tmp_path / "data")
-
-
-@pytest.fixture
-def sink(tmp_path):
-    handler = Sink(tmp_path / "mailbox")
-    controller = mailbox.start(handler.directory, handler=handler)
-    yield handler, controller.port
-    controller.stop()
+from tests.support.delivery import SENT_AT, executed
+from tests.support.world import SECRET
 
 
 def sender(database_url: str, port: int, cwd, **delivery: object) -> subprocess.Popen[str]:

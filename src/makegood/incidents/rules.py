@@ -8,6 +8,7 @@ from datetime import datetime
 
 from babel import Locale, UnknownLocaleError
 
+from makegood.core.locales import closest
 from makegood.incidents.models import SEVERITIES
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -63,12 +64,5 @@ def check_summaries(summaries: dict[str, str]) -> dict[str, str]:
 
 def summary_for(summary: str, summaries: dict[str, str], tag: str) -> str:
     """The summary in the reader's locale, else their language, else the default."""
-    wanted = tag.replace("_", "-").lower()
-    by_key = {k.lower(): v for k, v in summaries.items()}
-    language = wanted.split("-", 1)[0]
-    if wanted in by_key:
-        return by_key[wanted]
-    if language in by_key:
-        return by_key[language]
-    same = sorted(k for k in by_key if k.split("-", 1)[0] == language)
-    return by_key[same[0]] if same else summary
+    key = closest(tag, summaries)
+    return summaries[key] if key is not None else summary

@@ -24,6 +24,7 @@ from jinja2 import (
 )
 
 from makegood.core.errors import ConfigurationError
+from makegood.core.locales import closest
 from makegood.messaging.wording import sentence_start
 
 KINDS = ("automatic_credit", "claim_offer")
@@ -74,11 +75,7 @@ class Renderer:
     def locale_for(self, tag: str) -> str:
         """The template set for a customer's locale: exact, same language, English."""
         if tag not in self._chosen:
-            wanted = tag.replace("_", "-")
-            exact = {loc.lower(): loc for loc in self.locales}
-            language = wanted.split("-", 1)[0].lower()
-            same = sorted(loc for loc in self.locales if loc.split("-", 1)[0].lower() == language)
-            self._chosen[tag] = exact.get(wanted.lower()) or (same[0] if same else FALLBACK_LOCALE)
+            self._chosen[tag] = closest(tag, self.locales) or FALLBACK_LOCALE
         return self._chosen[tag]
 
     def render(self, kind: str, tag: str, context: dict[str, Any]) -> Letter:
