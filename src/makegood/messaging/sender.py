@@ -16,9 +16,10 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -34,6 +35,17 @@ from makegood.messaging.rendering import Renderer, RenderError
 
 Progress = Callable[[str], None]
 Batch = tuple[list[facts_.Outgoing], set[str]]  # the messages, and suppressed addresses
+Item = tuple[facts_.Outgoing, set[str]]  # one message, and its batch's suppressed addresses
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``waits`` finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def worker_name() -> str:
@@ -108,39 +120,92 @@ class Sender:
         if mode not in ("due", "until_empty", "forever"):
             raise ValueError(f"unknown mode {mode!r}")
         stop = stop or asyncio.Event()
+        connections = self.delivery.connections
         pool = SmtpPool(
-            parse_relay(self.settings.smtp_url),
-            self.delivery.connections,
-            self.delivery.timeout_seconds,
+            parse_relay(self.settings.smtp_url), connections, self.delivery.timeout_seconds
         )
         limit = RateLimit(self.delivery.rate_per_second)
-        # The next batch is leased and read while this one is being sent, so the
-        # connections never sit idle waiting for the database between batches.
-        ahead: asyncio.Task[Batch] | None = None
+        # One long-lived coroutine per connection takes letters from a queue that a
+        # feeder keeps topped up a batch at a time, so no connection waits for a
+        # batch's slowest message or for the database between batches.
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        self._low = asyncio.Event()
+        held: list[facts_.Outgoing] = []
         try:
-            while not stop.is_set():
-                batch = await (ahead or asyncio.create_task(asyncio.to_thread(self._take)))
-                ahead = None
-                if batch[0]:
-                    ahead = asyncio.create_task(asyncio.to_thread(self._take))
-                    await self._send_batch(batch, pool, limit)
-                    continue
-                if mode == "due":
-                    break
-                due = await asyncio.to_thread(self._next_due)
-                if due is None and mode == "until_empty":
-                    break
-                wait = self.delivery.poll_seconds
-                if due is not None:
-                    wait = min(wait, max(0.05, (due - wall_clock()).total_seconds()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+            async with asyncio.TaskGroup() as group:
+                workers = [
+                    group.create_task(self._work(queue, pool, limit, stop))
+                    for _ in range(connections)
+                ]
+                held = await self._feed(queue, mode, stop)
+                for _ in workers:
+                    queue.put_nowait(None)
         finally:
-            if ahead is not None:  # stopped with a batch in hand: let others have it
-                taken = await ahead
-                await asyncio.to_thread(self._release, [o.message_id for o in taken[0]])
+            # Stopped with letters in hand: give them back so others can have them.
+            while not queue.empty():
+                entry = queue.get_nowait()
+                if entry is not None:
+                    held.append(entry[0])
+            if held:
+                await asyncio.to_thread(self._release, [o.message_id for o in held])
             await pool.close()
         return self.counts
+
+    async def _feed(
+        self, queue: asyncio.Queue[Item | None], mode: str, stop: asyncio.Event
+    ) -> list[facts_.Outgoing]:
+        """Lease batches into the queue until there is nothing (more) to send or the
+        sender is stopped; return a batch leased but never queued."""
+        low_water = self.delivery.connections
+        ahead: asyncio.Task[Batch] | None = None
+        while not stop.is_set():
+            outgoing, blocked = await (ahead or asyncio.create_task(asyncio.to_thread(self._take)))
+            ahead = None
+            if outgoing:
+                for item in outgoing:
+                    queue.put_nowait((item, blocked))
+                # The next batch is leased and read while this one is being sent.
+                ahead = asyncio.create_task(asyncio.to_thread(self._take))
+                while queue.qsize() > low_water and not stop.is_set():
+                    self._low.clear()
+                    await _first(self._low.wait(), stop.wait())
+                continue
+            # What is in flight may come back due for a retry.
+            await _first(queue.join(), stop.wait())
+            if stop.is_set() or mode == "due":
+                break
+            due = await asyncio.to_thread(self._next_due)
+            if due is None and mode == "until_empty":
+                break
+            wait = self.delivery.poll_seconds
+            if due is not None:
+                wait = min(wait, max(0.05, (due - wall_clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+        return (await ahead)[0] if ahead is not None else []
+
+    async def _work(
+        self,
+        queue: asyncio.Queue[Item | None],
+        pool: SmtpPool,
+        limit: RateLimit,
+        stop: asyncio.Event,
+    ) -> None:
+        low_water = self.delivery.connections
+        while not stop.is_set():
+            entry = await queue.get()
+            try:
+                if entry is None:
+                    return
+                if queue.qsize() <= low_water:
+                    self._low.set()
+                if stop.is_set():  # taken after the stop: hand it back instead
+                    queue.put_nowait(entry)
+                    return
+                outcome = await self._deliver(entry[0], entry[1], pool, limit)
+                await self._record(outcome)
+            finally:
+                queue.task_done()
 
     def _take(self) -> Batch:
         """Lease the next batch and read what its letters need."""
@@ -175,17 +240,6 @@ class Sender:
             )
             blocked = outbox.suppressed(uow.session, [o.facts.email for o in outgoing])
         return outgoing, blocked
-
-    async def _send_batch(self, batch: Batch, pool: SmtpPool, limit: RateLimit) -> None:
-        outgoing, blocked = batch
-        connections = asyncio.Semaphore(self.delivery.connections)
-
-        async def one(item: facts_.Outgoing) -> None:
-            async with connections:
-                outcome = await self._deliver(item, blocked, pool, limit)
-                await self._record(outcome)
-
-        await asyncio.gather(*(one(item) for item in outgoing))
 
     async def _deliver(
         self, item: facts_.Outgoing, blocked: set[str], pool: SmtpPool, limit: RateLimit
