@@ -51,6 +51,19 @@ class DeliverySettings(BaseModel):
     poll_seconds: float = Field(default=2, gt=0)
 
 
+class WebSettings(BaseModel):
+    """The web server (``[web]`` in makegood.toml, ``MAKEGOOD_WEB__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Requests per minute one client address may make to the claim pages (0: no limit).
+    claim_rate_per_minute: int = Field(default=30, ge=0)
+    # Take the client address from X-Forwarded-For (only behind a proxy you run).
+    trust_forwarded_for: bool = False
+    # Bearer token Alertmanager sends to /api/hooks/alertmanager; the hook is off when empty.
+    alertmanager_token: str = ""
+
+
 class Settings(BaseSettings):
     """Everything makegood reads from its environment, validated strictly."""
 
@@ -72,6 +85,7 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = None
     company: CompanySettings = Field(default_factory=CompanySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # Operators' own templates, same layout as the built-in ones (en-US/claim_offer.html).
     templates_dir: Path | None = None
     # Where `makegood mailbox` keeps what it receives.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -28,6 +28,71 @@ class ClaimOutcome:
     expires_at: datetime | None = None
     amount_minor: int | None = None
     currency: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """What the claim page shows about an offer; reading it changes nothing."""
+
+    status: str  # offered | claimed | expired | voided
+    offer_id: int
+    amount_minor: int
+    currency: str
+    expires_at: datetime | None
+    claimed_at: datetime | None
+    statement_date: date
+    first_name: str
+    locale: str
+    timezone: str
+    country: str
+    incident_title: str
+    incident_summary: str
+    incident_summaries: dict[str, str]
+
+
+def look(session: Session, token: str, now: datetime) -> ClaimView | None:
+    """The offer behind a claim token as of ``now``, or None for a token never issued."""
+    found = session.execute(
+        select(
+            Offer,
+            Customer.first_name,
+            Customer.locale,
+            Customer.timezone,
+            Customer.country,
+            Customer.next_bill_date,
+            Incident.title,
+            Incident.summary,
+            Incident.summaries,
+        )
+        .join(ClaimToken, ClaimToken.offer_id == Offer.id)
+        .join(Customer, Customer.customer_id == Offer.customer_id)
+        .join(Incident, Incident.id == Offer.incident_id)
+        .where(ClaimToken.token_hash == hash_token(token))
+    ).first()
+    if found is None:
+        return None
+    offer, first, locale, zone, country, bill, title, summary, summaries = found
+    status = offer.status
+    if status == "offered" and offer.expires_at is not None and offer.expires_at <= now:
+        status = "expired"
+    if status not in ("offered", "claimed", "expired", "voided"):
+        return None
+    return ClaimView(
+        status=status,
+        offer_id=offer.id,
+        amount_minor=offer.amount_minor,
+        currency=offer.currency,
+        expires_at=offer.expires_at,
+        claimed_at=offer.claimed_at,
+        statement_date=offer.statement_date or statement_date(bill, now, zone),
+        first_name=first or "",
+        locale=locale,
+        timezone=zone,
+        country=country,
+        incident_title=title,
+        incident_summary=summary or "",
+        incident_summaries=dict(summaries or {}),
+    )
 
 
 def claim(session: Session, token: str, now: datetime, actor: str = "customer") -> ClaimOutcome:

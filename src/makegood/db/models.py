@@ -1,5 +1,6 @@
 """Imports every model so the metadata (and Alembic) sees all tables."""
 
+from makegood.access.models import ApiKey
 from makegood.audit.models import AuditEntry
 from makegood.billing.models import ExportBatch, ExportItem
 from makegood.campaigns.models import Approval, Campaign, ClaimToken, Offer
@@ -7,11 +8,13 @@ from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.base import Base
 from makegood.impact.models import Impact, ImpactRun
-from makegood.incidents.models import Incident
+from makegood.incidents.models import AlertLink, Incident
 from makegood.messaging.models import DeliveryAttempt, Message, Suppression
 from makegood.sources.models import DataSource
 
 __all__ = [
+    "AlertLink",
+    "ApiKey",
     "Approval",
     "AuditEntry",
     "Base",

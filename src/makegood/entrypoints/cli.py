@@ -92,5 +92,46 @@ def init(ctx: typer.Context) -> None:
     )
 
 
+@app.command("serve")
+@reports_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (PostgreSQL only; SQLite takes one).")
+    ] = 1,
+) -> None:
+    """Serve the claim pages and the operators' API (docs at /api/docs)."""
+    import uvicorn
+
+    from makegood.entrypoints.app import create_app
+
+    app_ = app_context(ctx)
+    app_.uow().session.close()  # refuses to start on a database that needs `makegood init`
+    if workers > 1 and app_.engine.dialect.name == "sqlite":
+        raise InvalidInputError("--workers: SQLite is served by one process; use PostgreSQL")
+    app_.err.print(
+        f"makegood serving on http://{host}:{port} (claim pages at /claim/..., "
+        f"API docs at /api/docs)"
+    )
+    if workers > 1:
+        import os
+
+        os.environ["MAKEGOOD_DATABASE_URL"] = app_.settings.database_url
+        if app_.settings.now is not None:
+            os.environ["MAKEGOOD_NOW"] = app_.settings.now.isoformat()
+        uvicorn.run(
+            "makegood.entrypoints.app:from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        uvicorn.run(create_app(app_.settings), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()

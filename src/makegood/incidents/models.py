@@ -33,3 +33,15 @@ class Incident(Base):
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AlertLink(Base):
+    """An alert from a monitoring system that opened an incident: one per fingerprint."""
+
+    __tablename__ = "alert_links"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

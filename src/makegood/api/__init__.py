@@ -1,0 +1,1 @@
+"""The operators' HTTP API under /api: JSON in and out, API keys, the OpenAPI document."""

@@ -1,0 +1,195 @@
+"""The customer's claim page: ``GET /claim/{token}`` shows the offer and changes
+nothing (mail scanners open links); its one button POSTs back with a CSRF field tied
+to the token, and the credit is applied by one conditional update.
+
+Answers: 200 with the offer; 303 to the confirmation (200) after a claim; 200 saying
+when for a credit already claimed; 410 for an ended or withdrawn offer, with the
+deadline and the support phone; 404 for a token never issued or altered, saying
+nothing about why; 403 for a POST without a valid CSRF field; 429 when one address
+tries too often.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from makegood.api.deps import Services, Svc
+from makegood.core.errors import ConfigurationError
+from makegood.credits.service import ClaimView, claim, look
+from makegood.db.uow import UnitOfWork
+from makegood.incidents.rules import summary_for
+from makegood.messaging import wording
+from makegood.messaging.letters import money, support_phone
+from makegood.web.ratelimit import PerMinute
+from makegood.web.words import negotiate, words_for
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+
+router = APIRouter(include_in_schema=False)
+
+NO_STORE = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token is in the address
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def csrf_for(secret_key: str, token: str) -> str:
+    """The form field that proves a POST came from the page served for ``token``."""
+    if len(secret_key) < 16:
+        raise ConfigurationError("MAKEGOOD_SECRET_KEY must be set (16 characters or more)")
+    key = hashlib.sha256(b"makegood-claim-csrf\x00" + secret_key.encode()).digest()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def client_address(request: Request, svc: Services) -> str:
+    if svc.settings.web.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+class TooMany(Exception):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
+def limited(request: Request, svc: Svc) -> None:
+    limiter = svc.extras.get("claim_limiter")
+    if not isinstance(limiter, PerMinute):
+        limiter = PerMinute(svc.settings.web.claim_rate_per_minute)
+        svc.extras["claim_limiter"] = limiter
+    ok, retry_after = limiter.allow(client_address(request, svc))
+    if not ok:
+        raise TooMany(retry_after)
+
+
+def _local(moment: datetime, view: ClaimView) -> str:
+    day = moment.astimezone(ZoneInfo(view.timezone)).date()
+    time = wording.local_time(moment, view.timezone, view.locale)
+    return f"{wording.full_date(day, view.locale)}, {time}"
+
+
+def _page(
+    template: str,
+    status: int,
+    tag: str,
+    company: str,
+    headers: dict[str, str] | None = None,
+    **values: Any,
+) -> HTMLResponse:
+    words = words_for(tag)
+    html = env.get_template(template).render(
+        lang=tag,
+        w={k: v.replace("{company}", company) for k, v in words.items()},
+        company=company,
+        **values,
+    )
+    return HTMLResponse(html, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) -> HTMLResponse:
+    company = svc.settings.company
+    tag = view.locale
+    phone = support_phone(company, view.country)
+    amount = money(view.amount_minor, view.currency, tag)
+    statement = wording.long_date(view.statement_date, tag)
+    deadline = _local(view.expires_at, view) if view.expires_at else ""
+    common: dict[str, Any] = {
+        "amount": amount,
+        "statement": statement,
+        "deadline": deadline,
+        "phone": phone,
+        "first_name": view.first_name,
+        "summary": summary_for(view.incident_summary, view.incident_summaries, tag)
+        or view.incident_title,
+    }
+    if view.status == "offered":
+        return _page(
+            "claim.html",
+            200,
+            tag,
+            company.name,
+            state="offer",
+            csrf=csrf_for(svc.settings.secret_key, token),
+            action=f"/claim/{token}",
+            **common,
+        )
+    if view.status == "claimed":
+        when = _local(view.claimed_at, view) if view.claimed_at else ""
+        state = "done" if just_claimed else "already"
+        return _page("claim.html", 200, tag, company.name, state=state, when=when, **common)
+    return _page("claim.html", 410, tag, company.name, state=view.status, **common)
+
+
+def _unknown(request: Request, svc: Services) -> HTMLResponse:
+    tag = negotiate(request.headers.get("accept-language"))
+    return _page("notice.html", 404, tag, svc.settings.company.name, state="unknown")
+
+
+@router.get("/claim/{token}", response_class=HTMLResponse)
+def show(
+    token: str,
+    request: Request,
+    svc: Svc,
+    _: Annotated[None, Depends(limited)],
+    claimed: int = 0,
+) -> Response:
+    with UnitOfWork(svc.engine) as uow:
+        view = look(uow.session, token, svc.now())
+    if view is None:
+        return _unknown(request, svc)
+    return _offer_page(svc, token, view, just_claimed=bool(claimed))
+
+
+@router.post("/claim/{token}", response_class=HTMLResponse)
+def confirm(
+    token: str,
+    request: Request,
+    svc: Svc,
+    _: Annotated[None, Depends(limited)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    expected = csrf_for(svc.settings.secret_key, token)
+    if not csrf or not hmac.compare_digest(csrf, expected):
+        tag = negotiate(request.headers.get("accept-language"))
+        return _page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")
+    with UnitOfWork(svc.engine) as uow:
+        outcome = claim(uow.session, token, svc.now())
+        uow.commit()
+    if outcome.status == "claimed":
+        return RedirectResponse(f"/claim/{token}?claimed=1", status_code=303, headers=NO_STORE)
+    with UnitOfWork(svc.engine) as uow:
+        view = look(uow.session, token, svc.now())
+    if view is None:
+        return _unknown(request, svc)
+    return _offer_page(svc, token, view, just_claimed=False)
+
+
+def too_many(request: Request, exc: TooMany, company: str) -> HTMLResponse:
+    tag = negotiate(request.headers.get("accept-language"))
+    return _page(
+        "notice.html",
+        429,
+        tag,
+        company,
+        headers={"Retry-After": str(exc.retry_after)},
+        state="limited",
+    )
