@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from makegood.access.cli import app as keys_app
 from makegood.billing.cli import app as billing_app
 from makegood.campaigns.cli import app as campaigns_app
 from makegood.core.clock import parse_instant
@@ -36,6 +37,7 @@ app.add_typer(impact_app, name="impact")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(credits_app, name="credits")
 app.add_typer(billing_app, name="billing")
+app.add_typer(keys_app, name="keys")
 app.command("send")(send)
 app.command("worker")(worker)
 app.command("mailbox")(mailbox)
