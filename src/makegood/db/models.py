@@ -4,6 +4,7 @@ from makegood.access.models import ApiKey
 from makegood.audit.models import AuditEntry
 from makegood.billing.models import ExportBatch, ExportItem
 from makegood.campaigns.models import Approval, Campaign, ClaimToken, Offer
+from makegood.console.models import User
 from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.base import Base
@@ -32,4 +33,5 @@ __all__ = [
     "Message",
     "Offer",
     "Suppression",
+    "User",
 ]

@@ -32,6 +32,7 @@ Lists take `limit` and `offset` and answer `next_offset`. Errors are
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    from makegood import console
     from makegood.api import routes
     from makegood.web import claim
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         clock=clock or settings.clock(),
     )
     errors.install(app)
+    console.install(app, settings)
 
     @app.exception_handler(claim.TooMany)
     async def _too_many(request: Request, exc: claim.TooMany) -> Response:

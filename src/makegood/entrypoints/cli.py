@@ -9,6 +9,7 @@ import typer
 from makegood.access.cli import app as keys_app
 from makegood.billing.cli import app as billing_app
 from makegood.campaigns.cli import app as campaigns_app
+from makegood.console.cli import app as users_app
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError, MakegoodError
 from makegood.credits.cli import app as credits_app
@@ -38,6 +39,7 @@ app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(credits_app, name="credits")
 app.add_typer(billing_app, name="billing")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.command("send")(send)
 app.command("worker")(worker)
 app.command("mailbox")(mailbox)

@@ -16,12 +16,14 @@ PENDING_SQL = "status IN ('queued', 'retrying', 'sending')"
 
 
 class Message(Base):
-    """The outbox: one message per (campaign, customer, channel), queued with all the
+    """The outbox: one message per (campaign, customer, channel), and one more for
+    each time support sends a claim email again; queued with all the
     sender needs. A claim link's token travels sealed with the secret key."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "customer_id", "channel"),
+        # A claim email sent again (a fresh link) is the same key with the next sequence.
+        UniqueConstraint("campaign_id", "customer_id", "channel", "sequence"),
         # Senders take pending messages in id order; sent ones drop out of this index.
         Index(
             "ix_messages_pending",
@@ -39,6 +41,7 @@ class Message(Base):
     offer_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     customer_id: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16), default="email")
+    sequence: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,69 @@
+"""Rendering console pages: one Jinja environment, filters for money and time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from makegood.core.money import format_major
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "console"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "svg"]),
+    auto_reload=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
+
+
+def when(value: datetime | None, zone: str = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone(ZoneInfo(zone))
+    return local.strftime(fmt) + ("" if zone != "UTC" else " UTC")
+
+
+def money(amount_minor: int | None, currency: str | None) -> str:
+    if amount_minor is None or currency is None:
+        return "—"
+    return f"{format_major(amount_minor, currency)} {currency}"
+
+
+def number(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+env.filters["when"] = when
+env.filters["money"] = money
+env.filters["number"] = number
+
+
+def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    """A console page; the layout gets the signed-in user and the CSRF token."""
+    from makegood.console.auth import csrf_token
+
+    html = env.get_template(template).render(
+        request=request,
+        user=getattr(request.state, "console_user", None),
+        csrf=csrf_token(request),
+        path=request.url.path,
+        **values,
+    )
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
