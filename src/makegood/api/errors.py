@@ -108,4 +108,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_json(exc.status_code, code, str(exc.detail))
+        response = error_json(exc.status_code, code, str(exc.detail))
+        # Keep what the exception says about itself, e.g. Allow on a 405.
+        response.headers.update(exc.headers or {})
+        return response

@@ -6,6 +6,25 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from makegood.api import ops
+    from makegood.api import hooks, ops
+    from makegood.audit import api as audit
+    from makegood.billing import api as billing
+    from makegood.campaigns import api as campaigns
+    from makegood.customers import api as customers
+    from makegood.impact import api as impact
+    from makegood.incidents import api as incidents
+    from makegood.messaging import api as messages
+    from makegood.reports import api as reports
 
-    return [ops.router]
+    return [
+        ops.router,
+        hooks.router,
+        customers.router,
+        incidents.router,
+        impact.router,
+        campaigns.router,
+        messages.router,
+        billing.router,
+        reports.router,
+        audit.router,
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.models import AuditEntry
@@ -32,3 +33,27 @@ def record(
             after=after,
         )
     )
+
+
+def entries_query(
+    *,
+    since: datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    newest_first: bool = True,
+) -> Select[AuditEntry]:
+    """Audit entries matching every filter given, newest first unless asked otherwise."""
+    query = select(AuditEntry)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    for column, value in (
+        (AuditEntry.actor, actor),
+        (AuditEntry.action, action),
+        (AuditEntry.object_type, object_type),
+        (AuditEntry.object_id, object_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query.order_by(AuditEntry.id.desc() if newest_first else AuditEntry.id)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from makegood.audit.service import record
 from makegood.billing.models import ExportBatch, ExportItem
 from makegood.core.errors import InvalidInputError, NotFoundError
 from makegood.core.money import format_major
@@ -55,13 +56,15 @@ def export(
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if batch_id is not None:
-        batch = session.get(ExportBatch, batch_id)
-        if batch is None:
-            raise NotFoundError(f"export batch {batch_id} does not exist")
-        entries = _entries(
-            session, select(ExportItem.entry_id).where(ExportItem.batch_id == batch_id)
-        )
-        return _write(out, fmt, entries, batch_id)
+        return _write(out, fmt, batch_entries(session, batch_id), batch_id)
+    batch, entries = export_pending(session, now, actor, fmt, str(out))
+    return _write(out, fmt, entries, None if batch is None else batch.id)
+
+
+def export_pending(
+    session: Session, now: datetime, actor: str, fmt: str, destination: str
+) -> tuple[ExportBatch | None, Sequence[LedgerEntry]]:
+    """Put every entry not exported yet into a new batch; (None, []) when none is left."""
     pending = session.scalars(
         select(LedgerEntry.id)
         .where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
@@ -69,9 +72,9 @@ def export(
         .with_for_update()
     ).all()
     if not pending:
-        return _write(out, fmt, [], None)
+        return None, []
     batch = ExportBatch(
-        created_at=now, actor=actor, format=fmt, path=str(out), entries=len(pending)
+        created_at=now, actor=actor, format=fmt, path=destination, entries=len(pending)
     )
     session.add(batch)
     session.flush()
@@ -83,7 +86,49 @@ def export(
         {"batch": batch.id, "last": pending[-1]},
     )
     entries = _entries(session, select(ExportItem.entry_id).where(ExportItem.batch_id == batch.id))
-    return _write(out, fmt, entries, batch.id)
+    batch.entries = len(entries)
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="billing.exported",
+        object_type="export_batch",
+        object_id=batch.id,
+        after={
+            "entries": len(entries),
+            "format": fmt,
+            "destination": destination,
+            "first_entry": entries[0].id if entries else None,
+            "last_entry": entries[-1].id if entries else None,
+            "totals": _totals(entries),
+        },
+    )
+    return batch, entries
+
+
+def get_batch(session: Session, batch_id: int) -> ExportBatch:
+    batch = session.get(ExportBatch, batch_id)
+    if batch is None:
+        raise NotFoundError(f"export batch {batch_id} does not exist")
+    return batch
+
+
+def batch_entries(session: Session, batch_id: int) -> Sequence[LedgerEntry]:
+    """The ledger entries one batch carried, in ledger order."""
+    get_batch(session, batch_id)
+    return _entries(session, select(ExportItem.entry_id).where(ExportItem.batch_id == batch_id))
+
+
+def rows(entries: Sequence[LedgerEntry]) -> list[dict[str, str]]:
+    """Entries as billing export rows (the contract's columns, all text)."""
+    return list(_rows(entries))
+
+
+def _totals(entries: Sequence[LedgerEntry]) -> dict[str, str]:
+    sums: dict[str, int] = {}
+    for e in entries:
+        sums[e.currency] = sums.get(e.currency, 0) + e.amount_minor
+    return {c: format_major(m, c) for c, m in sorted(sums.items())}
 
 
 def _entries(session: Session, ids: Any) -> Sequence[LedgerEntry]:

@@ -48,7 +48,7 @@ def import_(
         def advance(n: int) -> None:
             progress.update(task, advance=n)
 
-        result = import_customers(uow.session, file, app.now(), advance)
+        result = import_customers(uow.session, file, app.now(), advance, actor=app.actor)
         uow.commit()
     app.emit(
         {"imported": result.imported, "updated": result.updated},

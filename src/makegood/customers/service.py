@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from makegood.audit.service import record
 from makegood.core.errors import InvalidInputError
 from makegood.customers.models import Customer
 from makegood.customers.reader import text_batches
@@ -72,9 +73,18 @@ class _Findings:
 
 
 def import_customers(
-    session: Session, path: Path, now: datetime, progress: Progress | None = None
+    session: Session,
+    path: Path,
+    now: datetime,
+    progress: Progress | None = None,
+    *,
+    actor: str = "system",
+    source: str | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then upsert every row in the caller's transaction."""
+    """Validate the whole file, then upsert every row in the caller's transaction.
+
+    ``source`` names the file in the audit log when ``path`` is a temporary copy.
+    """
     _create_stage(session)
     findings = _Findings(path)
     staged = 0
@@ -96,7 +106,17 @@ def import_customers(
     )
     _upsert(session, now)
     session.execute(text(f"DROP TABLE {STAGE}"))
-    return ImportResult(imported=staged - updated, updated=updated)
+    result = ImportResult(imported=staged - updated, updated=updated)
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="customers.imported",
+        object_type="customer_import",
+        object_id=source or path.name,
+        after={"rows": staged, "imported": result.imported, "updated": result.updated},
+    )
+    return result
 
 
 def _validated(

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from makegood.access.cli import app as keys_app
+from makegood.audit.cli import audit
 from makegood.billing.cli import app as billing_app
 from makegood.campaigns.cli import app as campaigns_app
 from makegood.console.cli import app as users_app
@@ -22,6 +23,7 @@ from makegood.entrypoints.errors import reports_errors, show_error
 from makegood.impact.cli import app as impact_app
 from makegood.incidents.cli import app as incidents_app
 from makegood.messaging.cli import mailbox, send, worker
+from makegood.reports.cli import report
 from makegood.sources.cli import app as sources_app
 
 app = typer.Typer(
@@ -44,6 +46,8 @@ app.command("send")(send)
 app.command("worker")(worker)
 app.command("mailbox")(mailbox)
 app.command("demo")(demo)
+app.command("report")(report)
+app.command("audit")(audit)
 
 
 @app.callback()
@@ -105,6 +109,14 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Server processes (PostgreSQL only; SQLite takes one).")
     ] = 1,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="Also send queued apologies from inside the server (MAKEGOOD_SMTP_URL), "
+            "as `makegood worker` would: for the embedded setup.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the claim pages and the operators' API (docs at /api/docs)."""
     import uvicorn
@@ -112,9 +124,13 @@ def serve(
     from makegood.entrypoints.app import create_app
 
     app_ = app_context(ctx)
-    app_.uow().session.close()  # refuses to start on a database that needs `makegood init`
+    app_.uow()  # refuses to start on a database that needs `makegood init`
     if workers > 1 and app_.engine.dialect.name == "sqlite":
         raise InvalidInputError("--workers: SQLite is served by one process; use PostgreSQL")
+    if with_worker and workers > 1:
+        raise InvalidInputError(
+            "--with-worker: takes one server process; beside several, run `makegood worker`"
+        )
     app_.err.print(
         f"makegood serving on http://{host}:{port} (claim pages at /claim/..., "
         f"API docs at /api/docs)"
@@ -134,7 +150,14 @@ def serve(
             log_level="warning",
         )
     else:
-        uvicorn.run(create_app(app_.settings), host=host, port=port, log_level="warning")
+        if with_worker:
+            app_.err.print(f"sending queued apologies to {app_.settings.smtp_url}")
+        uvicorn.run(
+            create_app(app_.settings, with_worker=with_worker),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
 
 
 def main() -> None:

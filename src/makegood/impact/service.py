@@ -88,6 +88,7 @@ def run_impact(
     custom = [load_custom_rule(path) for path in rule_files or []]
     sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
 
+    before = _last_run(session, incident_id)
     started = time.perf_counter()
     zones = customer_zones(session)
     loaded = time.perf_counter()
@@ -115,6 +116,7 @@ def run_impact(
         action="impact.run",
         object_type="incident",
         object_id=incident_id,
+        before=before,
         after={**counts, "rules": result.rules, "unknown_customers": result.unknown_customers},
     )
     session.flush()
@@ -133,6 +135,24 @@ def run_impact(
         result.rules,
         {k: round(v, 3) for k, v in seconds.items()},
     )
+
+
+def _last_run(session: Session, incident_id: int) -> dict[str, object] | None:
+    """What the run being replaced had found, for the audit log."""
+    run = session.scalar(
+        select(ImpactRun)
+        .where(ImpactRun.incident_id == incident_id)
+        .order_by(ImpactRun.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        return None
+    return {
+        "confirmed": run.confirmed,
+        "possible": run.possible,
+        "rules": list(run.rules),
+        "ran_at": run.ran_at.isoformat(),
+    }
 
 
 def _counts(confidence: object) -> dict[str, int]:

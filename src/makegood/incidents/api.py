@@ -1,0 +1,109 @@
+"""``/api/incidents``: declare, list, show and resolve incidents."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends
+from sqlalchemy import func, select
+
+from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
+from makegood.api.errors import COMMON, CONFLICT, NOT_FOUND, ApiError
+from makegood.api.fields import MALFORMED, IncidentId
+from makegood.api.pages import Page, Window, fetch, page, window
+from makegood.core.errors import InvalidInputError
+from makegood.impact.models import Impact
+from makegood.incidents.models import Incident
+from makegood.incidents.schemas import ImpactCounts, IncidentIn, IncidentOut, ResolveIn
+from makegood.incidents.service import Declaration, declare, get, impact_counts, resolve
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"], responses=COMMON)
+
+
+def incident_out(incident: Incident, counts: dict[str, int]) -> IncidentOut:
+    return IncidentOut(
+        id=incident.id,
+        title=incident.title,
+        summary=incident.summary,
+        summaries=dict(incident.summaries or {}),
+        services=list(incident.services),
+        regions=list(incident.regions),
+        devices=list(incident.devices),
+        severity=incident.severity,
+        cause=incident.cause,
+        source_ref=incident.source_ref,
+        start=incident.start_at,
+        end=incident.end_at,
+        declared_at=incident.declared_at,
+        resolved_at=incident.resolved_at,
+        affected=ImpactCounts(
+            confirmed=counts.get("confirmed", 0), possible=counts.get("possible", 0)
+        ),
+    )
+
+
+@router.post("", status_code=201, response_model=IncidentOut, responses=MALFORMED)
+def declare_incident(body: IncidentIn, uow: Uow, svc: Svc, caller: Operator) -> IncidentOut:
+    """Declare an incident over [start, end), as `makegood incidents declare` does."""
+    declaration = Declaration(
+        services=body.services,
+        start=body.start,
+        end=body.end,
+        title=body.title,
+        summary=body.summary,
+        summaries=body.summaries,
+        cause=body.cause,
+        severity=body.severity,
+        regions=tuple(body.regions),
+        devices=tuple(body.devices),
+        source_ref=body.source_ref,
+    )
+    incident = declare(uow.session, declaration, svc.now(), actor(caller))
+    uow.commit()
+    return incident_out(incident, {})
+
+
+@router.get("", response_model=Page[IncidentOut])
+def list_incidents(uow: Uow, _: Viewer, w: Annotated[Window, Depends(window)]) -> Page[IncidentOut]:
+    """Incidents, newest first, with how many customers each hurt."""
+    query = select(Incident).order_by(Incident.start_at.desc(), Incident.id)
+    incidents, total = fetch(uow.session, query, w)
+    counts: dict[int, dict[str, int]] = {i.id: {} for i in incidents}
+    if incidents:
+        for incident_id, confidence, n in uow.session.execute(
+            select(Impact.incident_id, Impact.confidence, func.count())
+            .where(Impact.incident_id.in_(counts))
+            .group_by(Impact.incident_id, Impact.confidence)
+        ):
+            counts[incident_id][confidence] = int(n)
+    return page([incident_out(i, counts[i.id]) for i in incidents], total, w)
+
+
+@router.get("/{incident_id}", response_model=IncidentOut, responses=NOT_FOUND)
+def show_incident(incident_id: IncidentId, uow: Uow, _: Viewer) -> IncidentOut:
+    """One incident with its impact counts."""
+    incident = get(uow.session, incident_id)
+    return incident_out(incident, impact_counts(uow.session, incident_id))
+
+
+@router.post(
+    "/{incident_id}/resolve",
+    response_model=IncidentOut,
+    responses={**NOT_FOUND, **CONFLICT, **MALFORMED},
+)
+def resolve_incident(
+    incident_id: IncidentId,
+    uow: Uow,
+    svc: Svc,
+    caller: Operator,
+    body: Annotated[ResolveIn | None, Body()] = None,
+) -> IncidentOut:
+    """Mark an incident as over at ``end`` (default: now)."""
+    now = svc.now()
+    end = body.end if body is not None and body.end is not None else now
+    try:
+        incident = resolve(uow.session, incident_id, end, now, actor(caller))
+    except InvalidInputError as exc:
+        raise ApiError(422, exc.kind, exc.message, "end") from None
+    uow.commit()
+    return incident_out(incident, impact_counts(uow.session, incident_id))
