@@ -6,6 +6,12 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from makegood.console import incidents
+    from makegood.console import campaign_page, incident_page, incidents, mailbox, support
 
-    return [incidents.router]
+    return [
+        incidents.router,
+        incident_page.router,
+        campaign_page.router,
+        support.router,
+        mailbox.router,
+    ]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from makegood import __version__
-from makegood.api import errors
+from makegood.api import errors, ops
 from makegood.api.deps import Services
 from makegood.config import Settings
 from makegood.core.clock import Clock
@@ -23,7 +27,8 @@ runs, campaigns, messages, billing exports, reports and the audit log.
 
 Every `/api` route needs an API key (`makegood keys create --role ROLE`) sent as
 `Authorization: Bearer <key>`. Roles, each allowed what the ones before it are:
-`viewer` reads; `operator` declares, runs impact, plans, executes and cancels;
+`viewer` reads; `operator` imports customers, declares and resolves incidents, runs
+impact, plans, executes, cancels and exports billing;
 `approver` also approves; `admin` everything.
 
 Lists take `limit` and `offset` and answer `next_offset`. Errors are
@@ -31,7 +36,10 @@ Lists take `limit` and `offset` and answer `next_offset`. Errors are
 """
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, clock: Clock | None = None, with_worker: bool = False
+) -> FastAPI:
+    """The application; ``with_worker`` also sends the outbox from inside it (embedded use)."""
     from makegood import console
     from makegood.api import routes
     from makegood.web import claim
@@ -50,6 +58,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=_sending if with_worker else None,
     )
     app.state.makegood = Services(
         settings=settings,
@@ -57,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         clock=clock or settings.clock(),
     )
     errors.install(app)
+    ops.instrument(app)
     console.install(app, settings)
 
     @app.exception_handler(claim.TooMany)
@@ -68,6 +78,41 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     for router in routes.routers():
         app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def _sending(app: FastAPI) -> AsyncIterator[None]:
+    """Send queued apologies while the application runs (``makegood serve --with-worker``):
+    one sender task on the server's event loop, stopped cleanly on shutdown."""
+    from makegood.messaging.rendering import Renderer
+    from makegood.messaging.sender import Sender
+
+    services: Services = app.state.makegood
+    sender = Sender(
+        engine=services.engine,
+        settings=services.settings,
+        clock=services.clock,
+        renderer=Renderer(services.settings.templates_dir),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run("forever", stop), name="makegood-sender")
+    task.add_done_callback(_report_sender_end)
+    try:
+        yield
+    finally:
+        stop.set()
+        # The sender finishes the letters in hand and gives back the ones it leased.
+        await asyncio.wait([task], timeout=services.settings.delivery.timeout_seconds + 5)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
+
+
+def _report_sender_end(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("makegood.sender").error(
+            "the in-process sender stopped", exc_info=task.exception()
+        )
 
 
 def from_environment() -> FastAPI:

@@ -1,0 +1,546 @@
+"""Console: one incident, from declaration to the last apology sent.
+
+Its timeline (declared, resolved, impact found, planned, approved, executed,
+sending, done), who it hurt by confidence with example evidence, its campaigns,
+and what an operator does next: resolve it, find its impact, plan a campaign.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from makegood.api.deps import Services, Svc
+from makegood.audit.models import AuditEntry
+from makegood.campaigns.models import EXECUTED_STATES, Approval, Campaign
+from makegood.campaigns.planning import plan
+from makegood.console.auth import ConsoleUser, OperatorUser, ViewerUser, checked_form
+from makegood.console.campaign_page import (
+    Activity,
+    activity,
+    campaign_ids,
+    charts_for,
+    flash,
+    in_thread,
+    not_found,
+    progress,
+    renderer,
+    take_flash,
+)
+from makegood.console.incidents import _instant
+from makegood.console.render import page
+from makegood.core.errors import InvalidInputError, MakegoodError, NotFoundError
+from makegood.db.uow import UnitOfWork
+from makegood.demo.walkthrough import seed_policy_text
+from makegood.impact.models import Impact, ImpactRun
+from makegood.impact.service import EngineOptions, run_impact
+from makegood.incidents import service as incidents
+from makegood.incidents.models import Incident
+from makegood.messaging.preview import check_templates
+from makegood.policy.schema import parse_policy
+
+router = APIRouter(include_in_schema=False)
+
+EXAMPLES = 4  # evidence rows shown for each confidence
+UNITS = {"late_shipment": "days late", "failed_usage": "errors", "habitual_usage": "minutes"}
+NOW_LABELS = {
+    "resolved": "ongoing",
+    "approved": "awaiting approval",
+    "executed": "running",
+    "sending": "in progress",
+}
+AUDITED = ("incident.declared", "incident.resolved", "impact.run", "campaign.cancelled")
+CONFIDENCE_HELP = {
+    "confirmed": "The data shows they were hurt: errors in the window, or a late shipment.",
+    "possible": "They usually use the service at this time and did not: likely hurt.",
+}
+
+
+@dataclass
+class Step:
+    """One stage of the incident's life, reached (``at`` set) or still ahead."""
+
+    key: str
+    what: str
+    at: datetime | None = None
+    detail: str = ""
+    who: str = ""
+    state: str = "todo"  # done | now | todo | stopped
+
+    @property
+    def waiting(self) -> str:
+        """What the stage in progress is waiting for, in a word or two."""
+        return NOW_LABELS.get(self.key, "next")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _actors(
+    session: Session, incident: Incident, runs: list[ImpactRun], campaigns: list[Campaign]
+) -> dict[str, str]:
+    """Who declared, resolved, found the impact and cancelled, from the audit log:
+    {"incident.declared": "sam", "campaign.cancelled:4": "lee", ...}.
+
+    Looked up by the instants the rows already carry, so the index on the entry time
+    finds them without reading the log's one entry per offer.
+    """
+    instants = {incident.declared_at, incident.resolved_at}
+    instants.update(run.ran_at for run in runs[-1:])
+    instants.update(c.cancelled_at for c in campaigns)
+    ids = [str(incident.id), *(str(c.id) for c in campaigns)]
+    found: dict[str, str] = {}
+    for object_type, object_id, action, actor in session.execute(
+        select(AuditEntry.object_type, AuditEntry.object_id, AuditEntry.action, AuditEntry.actor)
+        .where(
+            AuditEntry.at.in_([i for i in instants if i is not None]),
+            AuditEntry.action.in_(AUDITED),
+            AuditEntry.object_id.in_(ids),
+        )
+        .order_by(AuditEntry.id)
+    ):
+        if object_type == "campaign":
+            found[f"{action}:{object_id}"] = actor
+        elif object_id == str(incident.id):
+            found[action] = actor
+    return found
+
+
+def _evidence(text: str) -> list[str]:
+    """Evidence JSON as short lines a person reads: one per finding."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return [text[:300]]
+    if not isinstance(items, list):
+        items = [items]
+    return [_flat(item)[:400] for item in items]
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in " T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return value
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k.replace('_', ' ')} {_flat(v)}" for k, v in value.items() if k != "rule"
+        )
+    if isinstance(value, list):
+        return "[" + "; ".join(_flat(v) for v in value) + "]"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def _examples(session: Session, incident_id: int) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for confidence in ("confirmed", "possible"):
+        rows = session.scalars(
+            select(Impact)
+            .where(Impact.incident_id == incident_id, Impact.confidence == confidence)
+            .order_by(Impact.customer_id)  # the key's order: no sort of every impact
+            .limit(EXAMPLES)
+        ).all()
+        out[confidence] = [
+            {
+                "customer_id": r.customer_id,
+                "magnitude": r.magnitude,
+                "unit": UNITS.get(r.rule, ""),
+                "rule": r.rule,
+                "evidence": _evidence(r.evidence),
+            }
+            for r in rows
+        ]
+    return out
+
+
+def _rules(session: Session, incident_id: int) -> dict[str, dict[str, int]]:
+    """Impacts per (confidence, rule)."""
+    out: dict[str, dict[str, int]] = {}
+    for confidence, rule, n in session.execute(
+        select(Impact.confidence, Impact.rule, func.count())
+        .where(Impact.incident_id == incident_id)
+        .group_by(Impact.confidence, Impact.rule)
+    ):
+        out.setdefault(str(confidence), {})[str(rule)] = int(n)
+    return out
+
+
+def _timeline(
+    session: Session,
+    incident: Incident,
+    runs: list[ImpactRun],
+    campaigns: list[Campaign],
+    actors: dict[str, str],
+    act: Activity,
+) -> tuple[list[Step], Campaign | None]:
+    live = [c for c in campaigns if c.status != "cancelled"]
+    campaign = live[-1] if live else (campaigns[-1] if campaigns else None)
+    steps = [
+        Step(
+            "declared",
+            "Declared",
+            incident.declared_at,
+            f"{incident.severity.capitalize()} incident on {', '.join(incident.services)}",
+            actors.get("incident.declared", ""),
+        ),
+        Step(
+            "resolved",
+            "Resolved",
+            incident.resolved_at if incident.end_at else None,
+            f"Ended {incident.end_at:%Y-%m-%d %H:%M} UTC" if incident.end_at else "Still open",
+            actors.get("incident.resolved", ""),
+        ),
+    ]
+    run = runs[-1] if runs else None
+    steps.append(
+        Step(
+            "impact",
+            "Impact found",
+            run.ran_at if run else None,
+            f"{run.confirmed:,} confirmed, {run.possible:,} possible"
+            + (f" · run {len(runs)} times" if len(runs) > 1 else "")
+            if run
+            else "",
+            actors.get("impact.run", ""),
+        )
+    )
+    approvals: list[Approval] = []
+    state: dict[str, Any] = {}
+    first_sent: datetime | None = None
+    last_sent: datetime | None = None
+    if campaign is not None:
+        approvals = list(
+            session.scalars(
+                select(Approval).where(Approval.campaign_id == campaign.id).order_by(Approval.id)
+            )
+        )
+        state = progress(campaign, act)
+        # Only the live campaign sends (a cancelled one never did).
+        if act.sent_per_second:
+            first_sent = datetime.fromtimestamp(min(act.sent_per_second), UTC)
+            last_sent = datetime.fromtimestamp(max(act.sent_per_second), UTC)
+    cid = campaign.id if campaign else 0
+    preview = (campaign.preview or {}) if campaign else {}
+    steps.append(
+        Step(
+            "planned",
+            "Campaign planned",
+            campaign.planned_at if campaign else None,
+            f"Campaign #{cid}: {preview.get('offers', 0):,} offers under "
+            f"{campaign.policy_name} v{campaign.policy_version}"
+            if campaign
+            else "",
+            campaign.planned_by if campaign else "",
+        )
+    )
+    needed = campaign.approvals_needed if campaign else 1
+    steps.append(
+        Step(
+            "approved",
+            "Approved",
+            approvals[-1].at if campaign and len(approvals) >= needed else None,
+            f"{len(approvals)} of {needed} approval{'s' if needed > 1 else ''}"
+            + (" (over budget: two different approvers)" if needed > 1 else "")
+            if campaign and campaign.status != "cancelled"
+            else "",
+            " and ".join(a.approver for a in approvals),
+        )
+    )
+    offers = state.get("offers", {})
+    steps.append(
+        Step(
+            "executed",
+            "Executed",
+            campaign.executed_at if campaign else None,
+            (
+                f"{offers.get('executed', 0):,} of {offers.get('total', 0):,} offers executed"
+                + (
+                    f", finished {campaign.finished_at:%Y-%m-%d %H:%M} UTC"
+                    if campaign.finished_at
+                    else ""
+                )
+            )
+            if campaign and campaign.executed_at
+            else "",
+            "",
+        )
+    )
+    messages = state.get("messages", {})
+    steps.append(
+        Step(
+            "sending",
+            "Sending",
+            first_sent,
+            f"{messages.get('sent', 0):,} sent, {messages.get('failed', 0):,} failed, "
+            f"{messages.get('suppressed', 0):,} suppressed of {messages.get('total', 0):,}; "
+            f"first {first_sent:%H:%M:%S}, last {last_sent:%H:%M:%S} UTC"
+            if first_sent and last_sent
+            else (f"{messages.get('total', 0):,} queued" if messages.get("total") else ""),
+        )
+    )
+    steps.append(
+        Step(
+            "done",
+            "Done",
+            (last_sent or campaign.finished_at) if campaign and state.get("done") else None,
+            "Every apology is out" if state.get("done") else "",
+        )
+    )
+    if campaign is not None and campaign.status == "cancelled":
+        steps.append(
+            Step(
+                "cancelled",
+                f"Campaign #{campaign.id} cancelled",
+                campaign.cancelled_at,
+                "Its planned offers were removed; plan again to start over.",
+                actors.get(f"campaign.cancelled:{cid}", ""),
+            )
+        )
+    _mark(steps, state)
+    return steps, campaign
+
+
+def _mark(steps: list[Step], state: dict[str, Any]) -> None:
+    """done for reached stages; the first stage not reached is the one in progress."""
+    seen_open = False
+    for step in steps:
+        if step.key == "cancelled":
+            step.state = "stopped"
+        elif step.at is not None and not seen_open:
+            step.state = "done"
+        elif not seen_open:
+            step.state = "now"
+            seen_open = True
+    for step in steps:
+        # Sending has started but not finished: it is the stage in progress.
+        if step.key == "sending" and step.at is not None and not state.get("done"):
+            step.state = "now"
+
+
+def _view(
+    request: Request,
+    svc: Services,
+    user: ConsoleUser,
+    incident_id: int,
+    status: int = 200,
+    message: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    problems: list[str] | None = None,
+) -> Response:
+    with UnitOfWork(svc.engine) as uow:
+        session = uow.session
+        try:
+            incident = incidents.get(session, incident_id)
+        except NotFoundError:
+            return not_found(request, f"There is no incident {incident_id}.")
+        runs = list(
+            session.scalars(
+                select(ImpactRun).where(ImpactRun.incident_id == incident_id).order_by(ImpactRun.id)
+            )
+        )
+        campaigns = list(
+            session.scalars(
+                select(Campaign).where(Campaign.incident_id == incident_id).order_by(Campaign.id)
+            )
+        )
+        act = activity(session, campaign_ids(campaigns))
+        actors = _actors(session, incident, runs, campaigns)
+        steps, current = _timeline(session, incident, runs, campaigns, actors, act)
+        rows = [
+            {"campaign": c, "progress": progress(c, act) if c.status != "cancelled" else None}
+            for c in reversed(campaigns)
+        ]
+        charts = charts_for(session, act, f"i{incident_id}")
+        examples = _examples(session, incident_id)
+        rules = _rules(session, incident_id)
+        counts = {c: sum((rules.get(c) or {}).values()) for c in ("confirmed", "possible")}
+    executed = any(c.status in EXECUTED_STATES for c in campaigns)
+    blocking = next((c for c in campaigns if c.status in ("approved", *EXECUTED_STATES)), None)
+    values = form or {}
+    draft = next((c for c in campaigns if c.status == "draft"), None)
+    return page(
+        request,
+        "incident.html",
+        status,
+        flash=message or take_flash(request),
+        incident=incident,
+        incident_status="open" if incident.end_at is None else "resolved",
+        counts=counts,
+        examples=examples,
+        rules=rules,
+        help=CONFIDENCE_HELP,
+        runs=runs,
+        last_run=runs[-1] if runs else None,
+        steps=steps,
+        current=current,
+        rows=rows,
+        charts=charts,
+        can_operate=user.can("operator"),
+        can_run_impact=incident.end_at is not None and not executed,
+        can_plan=bool(runs) and blocking is None,
+        blocking=blocking,
+        draft=draft,
+        # Planning again starts from the draft's policy; a first plan from the seed's.
+        policy_text=values.get(
+            "policy", draft.policy_source if draft and draft.policy_source else seed_policy_text()
+        ),
+        holdout=values.get("holdout", "0"),
+        end_value=values.get("end", ""),
+        problems=problems or [],
+        duration=_duration(incident),
+    )
+
+
+def _duration(incident: Incident) -> str:
+    if incident.end_at is None:
+        return "ongoing"
+    minutes = int((incident.end_at - incident.start_at).total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = (
+        [f"{days} d"] * bool(days)
+        + [f"{hours} h"] * bool(hours)
+        + [f"{minutes} min"] * bool(minutes)
+    )
+    return " ".join(parts) or "under a minute"
+
+
+@router.get("/console/incidents/{incident_id}")
+async def incident_page(request: Request, svc: Svc, user: ViewerUser, incident_id: int) -> Response:
+    return await in_thread(lambda: _view(request, svc, user, incident_id))
+
+
+# ---------------------------------------------------------------- acting
+
+
+async def _failed(
+    request: Request,
+    svc: Services,
+    user: ConsoleUser,
+    incident_id: int,
+    exc: MakegoodError,
+    form: dict[str, str] | None = None,
+) -> Response:
+    if isinstance(exc, NotFoundError):
+        return not_found(request, f"There is no incident {incident_id}.")
+    status = 422 if isinstance(exc, InvalidInputError) else 409
+    problems = exc.problems if isinstance(exc, InvalidInputError) else []
+    text = exc.message.split("\n", 1)[0] if problems else exc.message
+    return await in_thread(
+        lambda: _view(
+            request,
+            svc,
+            user,
+            incident_id,
+            status,
+            {"kind": "error", "text": text},
+            form,
+            problems,
+        )
+    )
+
+
+@router.post("/console/incidents/{incident_id}/resolve")
+async def resolve_incident(
+    request: Request, svc: Svc, user: OperatorUser, incident_id: int
+) -> Response:
+    form = await checked_form(request)
+
+    def work() -> None:
+        try:
+            end = _instant(form.get("end", ""), "end")
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        with UnitOfWork(svc.engine) as uow:
+            incidents.resolve(uow.session, incident_id, end, svc.now(), user.username)
+            uow.commit()
+
+    try:
+        await in_thread(work)
+    except MakegoodError as exc:
+        return await _failed(request, svc, user, incident_id, exc, form)
+    flash(request, "ok", "The incident is resolved. Next: find who it hurt.")
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/console/incidents/{incident_id}/impact")
+async def find_impact(request: Request, svc: Svc, user: OperatorUser, incident_id: int) -> Response:
+    await checked_form(request)
+    settings = svc.settings
+
+    def work() -> tuple[int, int]:
+        options = EngineOptions(settings.duckdb_memory_limit, settings.duckdb_threads)
+        with UnitOfWork(svc.engine) as uow:
+            report = run_impact(uow.session, incident_id, svc.now(), user.username, options=options)
+            uow.commit()
+        return report.confirmed, report.possible
+
+    try:
+        confirmed, possible = await in_thread(work)
+    except MakegoodError as exc:
+        return await _failed(request, svc, user, incident_id, exc)
+    flash(
+        request,
+        "ok",
+        f"Impact found: {confirmed:,} customers confirmed and {possible:,} possibly affected.",
+    )
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/console/incidents/{incident_id}/plan")
+async def plan_campaign(
+    request: Request, svc: Svc, user: OperatorUser, incident_id: int
+) -> Response:
+    form = await checked_form(request)
+
+    def work() -> int:
+        text = form.get("policy", "")
+        if not text.strip():
+            raise InvalidInputError("policy: paste the policy (TOML) to plan with")
+        try:
+            holdout = Decimal(form.get("holdout", "0").strip() or "0")
+        except InvalidOperation:
+            raise InvalidInputError(
+                f"holdout: {form.get('holdout')!r} is not a number of percent"
+            ) from None
+        policy = parse_policy(text, "policy")
+        with UnitOfWork(svc.engine) as uow:
+            campaign = plan(uow.session, incident_id, policy, holdout, svc.now(), user.username)
+            # A template that fails for any locale in the plan fails the plan: no
+            # draft is kept that could not be sent.
+            check_templates(
+                uow.session,
+                campaign,
+                renderer(svc),
+                svc.settings.company,
+                svc.settings.base_url,
+                svc.now(),
+            )
+            uow.commit()
+            return campaign.id
+
+    try:
+        campaign_id = await in_thread(work)
+    except MakegoodError as exc:
+        return await _failed(request, svc, user, incident_id, exc, form)
+    flash(
+        request, "ok", "The campaign is planned. Review the preview and the emails, then approve."
+    )
+    return RedirectResponse(f"/console/campaigns/{campaign_id}", status_code=303)
+
+
+__all__ = ["Step", "router"]
