@@ -251,3 +251,30 @@ def test_limits_and_exclusions_see_credits_already_granted(engine, world):
         planned(engine, again.id, window).preview["excluded_by_reason"]["cap_reached"]
         == (first.preview["automatic"])
     )
+
+
+def test_re_planning_a_draft_clears_its_approvals(engine, world):
+    """An approval is of one plan: the first of two approvals does not carry over to a
+    re-planned (perhaps larger) draft."""
+    from decimal import Decimal
+
+    from makegood.campaigns.planning import plan
+    from makegood.campaigns.service import approve, approvers
+    from makegood.db.uow import UnitOfWork
+    from makegood.policy.schema import parse_policy
+    from tests.support import truth as gt
+    from tests.support.world import SEED_POLICY
+
+    tight = SEED_POLICY + 'budget = { USD = "1.00" }\n'
+    with UnitOfWork(engine) as uow:
+        campaign = plan(uow.session, world.shipping, parse_policy(tight), Decimal(0), gt.NOW, "cx")
+        assert campaign.approvals_needed == 2
+        approve(uow.session, campaign.id, "ana", gt.NOW)
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        again = plan(uow.session, world.shipping, parse_policy(tight), Decimal(0), gt.NOW, "cx")
+        assert again.id == campaign.id
+        assert approvers(uow.session, again.id) == []
+        approve(uow.session, again.id, "ben", gt.NOW)
+        assert again.status == "draft"  # one approval of the new plan is not enough
+        uow.commit()

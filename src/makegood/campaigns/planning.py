@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.campaigns.history import CreditHistory, load_history
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Approval, Campaign, Offer
 from makegood.core.errors import ConflictError, InvalidInputError
 from makegood.core.money import currency_exponent, format_major
 from makegood.credits.rules import days_in_month, statement_date
@@ -144,6 +144,13 @@ def plan(
             f"incident {incident_id} has no impacts yet; run `makegood impact run {incident_id}`"
         )
     campaign = _draft_for(session, incident_id, now)
+    before = _planned(campaign) if campaign.planned_at is not None else None
+    if before is not None:
+        # An approval is of one plan: a re-planned draft must be approved afresh.
+        before["approvers"] = list(
+            session.scalars(select(Approval.approver).where(Approval.campaign_id == campaign.id))
+        )
+        session.execute(delete(Approval).where(Approval.campaign_id == campaign.id))
     session.execute(delete(Offer).where(Offer.campaign_id == campaign.id))
     excluded: Counter[str] = Counter()
     history = load_history(session, incident, policy, now)
@@ -166,14 +173,22 @@ def plan(
         action="campaign.planned",
         object_type="campaign",
         object_id=campaign.id,
-        after={
-            "policy": policy.name,
-            "digest": policy.digest,
-            **{k: summary[k] for k in ("offers", "excluded", "held_out", "totals")},
-        },
+        before=before,
+        after=_planned(campaign),
     )
     session.flush()
     return campaign
+
+
+def _planned(campaign: Campaign) -> dict[str, Any]:
+    """A plan as the audit log keeps it (a re-plan shows the draft it replaced)."""
+    preview = campaign.preview or {}
+    return {
+        "policy": campaign.policy_name,
+        "digest": campaign.policy_digest,
+        "holdout_percent": campaign.holdout_percent,
+        **{k: preview.get(k) for k in ("offers", "excluded", "held_out", "totals")},
+    }
 
 
 def _draft_for(session: Session, incident_id: int, now: datetime) -> Campaign:
