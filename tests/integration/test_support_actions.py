@@ -239,11 +239,11 @@ def test_two_resends_at_once_never_share_a_sequence_and_leave_one_live_link(engi
     assert len(audit(engine, "offer.claim_resent")) == len(won)
 
 
+# Row locks and a unique insert that blocks on another transaction's are PostgreSQL's.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_on_postgresql_the_unique_key_turns_the_second_of_two_overlapping_resends_away(
     engine, database_url, delivered
 ):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks and a blocked unique insert are PostgreSQL's")
     _, _, first = delivered
     offer = offer_for(engine, first.recipient)
     outcome: list[object] = []
