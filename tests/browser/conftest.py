@@ -1,6 +1,7 @@
-"""The claim page in a real browser: Debian's Chromium driven by Playwright, against
-the application served by uvicorn, opening the links in emails a real SMTP server
-received.
+"""The claim page and the operators' console in a real browser: Debian's Chromium
+driven by Playwright, against the application served by uvicorn, opening the links in
+emails a real SMTP server received. The console is served with its built-in sender, on
+a database of its own (the ``console`` fixture).
 
 These tests run in a pytest process of their own (`make test` starts one): the
 Playwright driver keeps an event loop running for the whole session, which breaks
@@ -9,14 +10,19 @@ tests, they are deselected with a note saying so.
 
 SQLite only: the pages are the same on either database, and running them on both
 doubles the time (about 22 s on each here). The claim on PostgreSQL, concurrency
-included, is covered over HTTP by tests/integration/test_claim_page.py.
+included, is covered over HTTP by tests/integration/test_claim_page.py, and the
+console by tests/integration/test_console_*.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import os
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -24,21 +30,27 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import Engine, func, select, update
 
 from makegood.adapters import mailbox
 from makegood.campaigns.models import Offer
 from makegood.config import WebSettings
+from makegood.console.users import add_user
 from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
+from tests.support import truth as gt
 from tests.support.delivery import SENT_AT, Sink, executed, send, settings
-from tests.support.server import MovableClock, served
-from tests.support.world import build_world
+from tests.support.server import MovableClock, free_port, served
+from tests.support.world import World, build_world
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -246,3 +258,102 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# ---------------------------------------------------------------- the operators' console
+
+CONSOLE_PASSWORD = "a-long-console-password"
+# username -> (role, display name)
+CONSOLE_USERS = {
+    "ava": ("approver", "Ava Lindqvist"),
+    "ben": ("approver", "Ben Okafor"),
+    "olivia": ("operator", "Olivia Park"),
+}
+# The console is served over plain HTTP here: the session cookie must not be https-only.
+CONSOLE_BASE_URL = "http://video.example.test"
+
+
+class HeldSink(Sink):
+    """The SMTP sink, holding every message until the test lets mail through: a page
+    loaded just after Execute is then certain to show sending under way."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.released = threading.Event()
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        while not self.released.is_set():
+            await asyncio.sleep(0.02)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@dataclass
+class Console:
+    """The console served with its built-in sender, over a world of its own."""
+
+    engine: Engine
+    base: str
+    world: World
+    sink: HeldSink
+    locales: dict[str, str]  # customer id -> a locale other than en-US
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with its lifespan on, so that its sender runs, until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """Both seed incidents with their impact found and no campaign yet, three console
+    users, and the application served with its sender and a real SMTP sink."""
+    directory = tmp_path_factory.mktemp("console-browser")
+    database_url = f"sqlite:///{directory / 'makegood.db'}"
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    world = build_world(engine, directory / "data")
+    with UnitOfWork(engine) as uow:
+        for username, (role, name) in CONSOLE_USERS.items():
+            add_user(uow.session, username, role, CONSOLE_PASSWORD, gt.NOW, "setup", name)
+        # Two customers hurt by the late shipments read German and Japanese.
+        late = sorted(c for c in world.truth.shipping_confirmed if c.startswith("late"))
+        locales = {late[0]: "de-DE", late[1]: "ja-JP"}
+        for customer_id, locale in locales.items():
+            uow.session.execute(
+                update(Customer).where(Customer.customer_id == customer_id).values(locale=locale)
+            )
+        uow.commit()
+    handler = HeldSink(directory / "mailbox")
+    controller = mailbox.start(handler.directory, handler=handler)
+    config = settings(database_url, controller.port).model_copy(
+        update={"base_url": CONSOLE_BASE_URL, "mailbox_dir": handler.directory}
+    )
+    app = create_app(config, MovableClock(gt.NOW), with_worker=True)
+    try:
+        with serving(app) as base:
+            try:
+                yield Console(engine, base, world, handler, locales)
+            finally:
+                handler.released.set()  # the sender finishes before the server stops
+    finally:
+        controller.stop()
+        engine.dispose()

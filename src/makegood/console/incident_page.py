@@ -36,7 +36,7 @@ from makegood.console.campaign_page import (
     take_flash,
 )
 from makegood.console.incidents import _instant
-from makegood.console.render import page
+from makegood.console.render import page, unit_for
 from makegood.core.errors import InvalidInputError, MakegoodError, NotFoundError
 from makegood.db.uow import UnitOfWork
 from makegood.demo.walkthrough import seed_policy_text
@@ -50,7 +50,6 @@ from makegood.policy.schema import parse_policy
 router = APIRouter(include_in_schema=False)
 
 EXAMPLES = 4  # evidence rows shown for each confidence
-UNITS = {"late_shipment": "days late", "failed_usage": "errors", "habitual_usage": "minutes"}
 NOW_LABELS = {
     "resolved": "ongoing",
     "approved": "awaiting approval",
@@ -158,7 +157,7 @@ def _examples(session: Session, incident_id: int) -> dict[str, list[dict[str, An
             {
                 "customer_id": r.customer_id,
                 "magnitude": r.magnitude,
-                "unit": UNITS.get(r.rule, ""),
+                "unit": unit_for(r.rule, r.magnitude),
                 "rule": r.rule,
                 "evidence": _evidence(r.evidence),
             }

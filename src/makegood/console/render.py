@@ -67,3 +67,16 @@ def page(request: Request, template: str, status: int = 200, **values: Any) -> H
         **values,
     )
     return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+# What an impact's magnitude counts, by the rule that found it: (one, many).
+UNITS = {
+    "late_shipment": ("day late", "days late"),
+    "failed_usage": ("failed attempt", "failed attempts"),
+    "habitual_usage": ("minute", "minutes"),
+}
+
+
+def unit_for(rule: str, magnitude: int) -> str:
+    one, many = UNITS.get(rule, ("", ""))
+    return one if magnitude == 1 else many

@@ -25,7 +25,7 @@ from makegood.api.deps import Services, Svc
 from makegood.campaigns.models import Offer
 from makegood.console.auth import OperatorUser, ViewerUser, checked_form
 from makegood.console.mailbox import received
-from makegood.console.render import money, page
+from makegood.console.render import money, page, unit_for
 from makegood.core.errors import MakegoodError, NotFoundError
 from makegood.credits.service import void
 from makegood.credits.support import (
@@ -40,11 +40,6 @@ from makegood.impact.models import Impact
 
 router = APIRouter(include_in_schema=False)
 
-UNITS = {
-    "late_shipment": "days late",
-    "failed_usage": "failed attempts",
-    "habitual_usage": "minutes",
-}
 REASON_MAX = 500
 # Linking messages to the mailbox reads its whole index; past this size, don't.
 INDEX_LINK_LIMIT = 20 * 1024 * 1024
@@ -135,7 +130,7 @@ class Finding:
 
 
 def _touch(incident: Any, impact: Impact | None) -> dict[str, Any]:
-    unit = UNITS.get(impact.rule, "") if impact else ""
+    unit = unit_for(impact.rule, impact.magnitude) if impact else ""
     return {
         "incident": incident,
         "impact": impact,
