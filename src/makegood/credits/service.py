@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
@@ -95,11 +95,114 @@ def look(session: Session, token: str, now: datetime) -> ClaimView | None:
     )
 
 
+# PostgreSQL claims an offer in one round trip: the token's offer with what the credit
+# needs, the conditional update, the ledger entry and the audit entry, all in one
+# statement. Every part sees the same snapshot, so the inserts happen only for the row
+# the update changed; a racing claim waits on the offer's row lock, then finds it no
+# longer 'offered' and changes nothing. The statement date is the one ``statement_date``
+# computes: the next bill date on or after the customer's local day, rolled forward by
+# whole months (PostgreSQL's month arithmetic clamps to the month's end, as
+# ``add_months`` does). It runs on the driver's own cursor (psycopg placeholders):
+# SQLAlchemy's statement execution and result handling would cost more CPU than the
+# driver's whole execution of it.
+_CLAIM_POSTGRESQL = """
+    WITH found AS (
+      SELECT o.id, o.customer_id, o.incident_id, o.amount_minor, o.currency,
+             c.next_bill_date AS bill,
+             (CAST(%(now)s AS timestamptz) AT TIME ZONE c.timezone)::date AS today,
+             i.title
+      FROM claim_tokens t
+      JOIN offers o ON o.id = t.offer_id
+      JOIN customers c ON c.customer_id = o.customer_id
+      JOIN incidents i ON i.id = o.incident_id
+      WHERE t.token_hash = %(token_hash)s
+    ), months AS (
+      SELECT found.*,
+             ((extract(year FROM today) - extract(year FROM bill)) * 12
+              + extract(month FROM today) - extract(month FROM bill))::int AS m
+      FROM found
+    ), dated AS (
+      SELECT months.*,
+             CASE WHEN bill >= today THEN bill
+                  WHEN (bill + make_interval(months => m))::date >= today
+                    THEN (bill + make_interval(months => m))::date
+                  ELSE (bill + make_interval(months => m + 1))::date
+             END AS statement
+      FROM months
+    ), won AS (
+      UPDATE offers o
+      SET status = 'claimed', claimed_at = %(now)s, statement_date = dated.statement
+      FROM dated
+      WHERE o.id = dated.id AND o.status = 'offered' AND o.expires_at > %(now)s
+      RETURNING o.id, o.expires_at
+    ), credit AS (
+      INSERT INTO ledger_entries (offer_id, customer_id, incident_id, kind, amount_minor,
+                                  currency, statement_date, created_at, description)
+      SELECT d.id, d.customer_id, d.incident_id, 'claim', d.amount_minor, d.currency,
+             d.statement, %(now)s, 'Credit: ' || d.title
+      FROM won JOIN dated d ON d.id = won.id
+    ), audit AS (
+      INSERT INTO audit_entries (at, actor, action, object_type, object_id, before, after)
+      SELECT %(now)s, %(actor)s, 'offer.claimed', 'offer', d.id::text,
+             json_build_object('status', 'offered'),
+             json_build_object('status', 'claimed',
+                               'statement_date', to_char(d.statement, 'YYYY-MM-DD'))
+      FROM won JOIN dated d ON d.id = won.id
+    )
+    SELECT d.id, won.id IS NOT NULL AS won, won.expires_at, d.amount_minor, d.currency
+    FROM dated d LEFT JOIN won ON won.id = d.id
+"""
+
+_OFFER_STATE = select(
+    Offer.status, Offer.claimed_at, Offer.expires_at, Offer.amount_minor, Offer.currency
+)
+
+
 def claim(session: Session, token: str, now: datetime, actor: str = "customer") -> ClaimOutcome:
-    """Claim an offer once, before it expires, with one conditional update."""
-    token_hash = hash_token(token)
+    """Claim an offer once, before it expires, with one conditional update; the credit
+    goes on the ledger and the claim in the audit log in the same transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        return claim_in_one_statement(session.connection(), token, now, actor)
+    return _claim_portable(session, hash_token(token), now, actor)
+
+
+def claim_in_one_statement(
+    conn: Connection, token: str, now: datetime, actor: str = "customer"
+) -> ClaimOutcome:
+    """``claim`` on PostgreSQL: one statement, and so atomic even without a transaction
+    around it (a connection in autocommit saves the BEGIN and COMMIT round trips)."""
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(
+            _CLAIM_POSTGRESQL, {"token_hash": hash_token(token), "now": now, "actor": actor}
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return ClaimOutcome("unknown")
+    offer_id, won, expires_at, amount, currency = row
+    if not won:
+        return _why_not(conn, offer_id, now)
+    return ClaimOutcome("claimed", offer_id, now, expires_at.astimezone(UTC), amount, currency)
+
+
+def _claim_portable(session: Session, token_hash: str, now: datetime, actor: str) -> ClaimOutcome:
+    """The same claim in a few statements, for databases without data-modifying CTEs."""
     found = session.execute(
-        select(Offer, Customer.next_bill_date, Customer.timezone, Incident.title)
+        select(
+            Offer.id,
+            Offer.customer_id,
+            Offer.incident_id,
+            Offer.amount_minor,
+            Offer.currency,
+            Offer.expires_at,
+            Customer.next_bill_date,
+            Customer.timezone,
+            Incident.title,
+        )
         .join(Customer, Customer.customer_id == Offer.customer_id)
         .join(Incident, Incident.id == Offer.incident_id)
         .join(ClaimToken, ClaimToken.offer_id == Offer.id)
@@ -107,26 +210,25 @@ def claim(session: Session, token: str, now: datetime, actor: str = "customer") 
     ).first()
     if found is None:
         return ClaimOutcome("unknown")
-    offer, bill, zone, title = found
+    offer_id, customer_id, incident_id, amount, currency, expires_at, bill, zone, title = found
     statement = statement_date(bill, now, zone)
     won = session.execute(
         update(Offer)
-        .where(Offer.id == offer.id, Offer.status == "offered", Offer.expires_at > now)
+        .where(Offer.id == offer_id, Offer.status == "offered", Offer.expires_at > now)
         .values(status="claimed", claimed_at=now, statement_date=statement)
         .returning(Offer.id)
         .execution_options(synchronize_session=False)
     ).first()
     if won is None:
-        session.refresh(offer)
-        return _why_not(offer, now)
-    session.add(
-        LedgerEntry(
-            offer_id=offer.id,
-            customer_id=offer.customer_id,
-            incident_id=offer.incident_id,
+        return _why_not(session, offer_id, now)
+    session.execute(
+        insert(LedgerEntry).values(
+            offer_id=offer_id,
+            customer_id=customer_id,
+            incident_id=incident_id,
             kind="claim",
-            amount_minor=offer.amount_minor,
-            currency=offer.currency,
+            amount_minor=amount,
+            currency=currency,
             statement_date=statement,
             created_at=now,
             description=f"Credit: {title}",
@@ -138,23 +240,27 @@ def claim(session: Session, token: str, now: datetime, actor: str = "customer") 
         actor=actor,
         action="offer.claimed",
         object_type="offer",
-        object_id=offer.id,
+        object_id=offer_id,
         before={"status": "offered"},
         after={"status": "claimed", "statement_date": statement.isoformat()},
     )
     session.flush()
-    return ClaimOutcome(
-        "claimed", offer.id, now, offer.expires_at, offer.amount_minor, offer.currency
-    )
+    return ClaimOutcome("claimed", offer_id, now, expires_at, amount, currency)
 
 
-def _why_not(offer: Offer, now: datetime) -> ClaimOutcome:
-    args = (offer.id, offer.claimed_at, offer.expires_at, offer.amount_minor, offer.currency)
-    if offer.status == "claimed":
+def _why_not(db: Session | Connection, offer_id: int, now: datetime) -> ClaimOutcome:
+    """Why the offer was not claimed, from its state as committed now (a racing claim
+    that won has committed by the time the conditional update gave up)."""
+    state = db.execute(_OFFER_STATE.where(Offer.id == offer_id)).first()
+    if state is None:
+        return ClaimOutcome("unknown")
+    status, claimed_at, expires_at, amount, currency = state
+    args = (offer_id, claimed_at, expires_at, amount, currency)
+    if status == "claimed":
         return ClaimOutcome("already_claimed", *args)
-    if offer.status == "voided":
+    if status == "voided":
         return ClaimOutcome("voided", *args)
-    if (offer.expires_at is not None and offer.expires_at <= now) or offer.status == "expired":
+    if (expires_at is not None and expires_at <= now) or status == "expired":
         return ClaimOutcome("expired", *args)
     return ClaimOutcome("unknown")
 

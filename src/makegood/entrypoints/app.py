@@ -119,4 +119,18 @@ def from_environment() -> FastAPI:
     """The application from makegood.toml and MAKEGOOD_* (for server worker processes)."""
     from makegood.entrypoints.bootstrap import load_settings
 
-    return create_app(load_settings())
+    return settled(create_app(load_settings()))
+
+
+def settled(app: FastAPI) -> FastAPI:
+    """Move everything loaded so far out of the garbage collector's sight before serving.
+
+    The application's modules, templates and settings live as long as the process; a
+    full collection would otherwise walk them all, pausing every request in flight
+    for up to a tenth of a second, which is what set the server's p99 latency.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return app

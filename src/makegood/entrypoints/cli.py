@@ -121,7 +121,7 @@ def serve(
     """Serve the claim pages and the operators' API (docs at /api/docs)."""
     import uvicorn
 
-    from makegood.entrypoints.app import create_app
+    from makegood.entrypoints.app import create_app, settled
 
     app_ = app_context(ctx)
     app_.uow()  # refuses to start on a database that needs `makegood init`
@@ -153,7 +153,7 @@ def serve(
         if with_worker:
             app_.err.print(f"sending queued apologies to {app_.settings.smtp_url}")
         uvicorn.run(
-            create_app(app_.settings, with_worker=with_worker),
+            settled(create_app(app_.settings, with_worker=with_worker)),
             host=host,
             port=port,
             log_level="warning",

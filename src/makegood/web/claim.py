@@ -11,8 +11,10 @@ tries too often.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,10 +23,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.pool import QueuePool
 
-from makegood.api.deps import Services, Svc
+from makegood.api.deps import Services, Svc, services
 from makegood.core.errors import ConfigurationError
-from makegood.credits.service import ClaimView, claim, look
+from makegood.credits.service import ClaimView, claim, claim_in_one_statement, look
 from makegood.db.uow import UnitOfWork
 from makegood.incidents.rules import summary_for
 from makegood.messaging import wording
@@ -159,21 +162,31 @@ def show(
     return _offer_page(svc, token, view, just_claimed=bool(claimed))
 
 
-@router.post("/claim/{token}", response_class=HTMLResponse)
-def confirm(
-    token: str,
-    request: Request,
-    svc: Svc,
-    _: Annotated[None, Depends(limited)],
-    csrf: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
-    expected = csrf_for(svc.settings.secret_key, token)
-    if not csrf or not hmac.compare_digest(csrf, expected):
-        tag = negotiate(request.headers.get("accept-language"))
-        return _page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")
-    with UnitOfWork(svc.engine) as uow:
-        outcome = claim(uow.session, token, svc.now())
-        uow.commit()
+def _claim_threads(svc: Services) -> ThreadPoolExecutor:
+    """Claims run in threads of their own, at most as many at once as the engine's pool
+    keeps connections: more would each open (and close) a connection of their own, and
+    only queue for the database and the interpreter."""
+    found = svc.extras.get("claim_threads")
+    if not isinstance(found, ThreadPoolExecutor):
+        size = svc.engine.pool.size() if isinstance(svc.engine.pool, QueuePool) else 1
+        found = ThreadPoolExecutor(max(size, 1), thread_name_prefix="claim")
+        svc.extras["claim_threads"] = found
+    return found
+
+
+def _confirm(svc: Services, token: str, request: Request) -> Response:
+    """Claim (in a claim thread): the redirect, or the page saying why not."""
+    now = svc.now()
+    if svc.engine.dialect.name == "postgresql":
+        # There a claim is one statement, a transaction of its own: no BEGIN and
+        # COMMIT round trips around it, and no ORM session.
+        with svc.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            outcome = claim_in_one_statement(conn, token, now)
+    else:
+        with UnitOfWork(svc.engine) as uow:
+            outcome = claim(uow.session, token, now)
+            uow.commit()
     if outcome.status == "claimed":
         return RedirectResponse(f"/claim/{token}?claimed=1", status_code=303, headers=NO_STORE)
     with UnitOfWork(svc.engine) as uow:
@@ -181,6 +194,25 @@ def confirm(
     if view is None:
         return _unknown(request, svc)
     return _offer_page(svc, token, view, just_claimed=False)
+
+
+@router.post("/claim/{token}", response_class=HTMLResponse)
+async def confirm(
+    token: str,
+    request: Request,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    # The services and the rate limit are taken here rather than as dependencies:
+    # FastAPI runs a plain-function dependency in a worker thread of its own, and
+    # this route's only blocking work is the claim.
+    svc = services(request)
+    limited(request, svc)
+    expected = csrf_for(svc.settings.secret_key, token)
+    if not csrf or not hmac.compare_digest(csrf, expected):
+        tag = negotiate(request.headers.get("accept-language"))
+        return _page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_claim_threads(svc), _confirm, svc, token, request)
 
 
 def too_many(request: Request, exc: TooMany, company: str) -> HTMLResponse:
