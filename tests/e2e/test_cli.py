@@ -167,7 +167,15 @@ def test_global_now_option_replays_history(world):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_url):
-    _, demo = makegood("demo", "--dir", str(tmp_path / "demo"), db=database_url, cwd=tmp_path)
+    _, demo = makegood(
+        "demo",
+        "--customers",
+        "2000",
+        "--dir",
+        str(tmp_path / "demo"),
+        db=database_url,
+        cwd=tmp_path,
+    )
     shipping, streaming = demo["incidents"]
     assert shipping["service"] == "shipping" and shipping["confirmed"] > 0
     assert streaming["service"] == "streaming"
@@ -179,6 +187,11 @@ def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_ur
     assert 0 < streaming["claimed"] < streaming["offered"]
     assert shipping["excluded"] > 0  # cancelled customers
     assert demo["billing"]["exported"] == shipping["granted"] + streaming["claimed"]
+    # Customers claim over HTTP, some too late; two months on they are imported again.
+    assert demo["claims"]["claimed"] == streaming["claimed"]
+    assert demo["claims"]["late_refused"] == streaming["late_refused"]
+    assert demo["later"]["updated"] == demo["customers"] == 2000
+    assert all(Path(i["report"]).is_file() for i in demo["incidents"])
 
 
 def test_help_explains_every_command(tmp_path):

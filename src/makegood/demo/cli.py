@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import socket
+import sys
+import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from makegood.core.errors import InvalidInputError
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -17,86 +21,112 @@ def demo(
         Path,
         typer.Option(
             "--dir",
-            help="Where the demo writes its data and SQLite database (rebuilt on each run).",
+            help="Where the demo keeps its data, SQLite database, mailbox, billing export and "
+            "reports. Emptied and rebuilt on every run; a directory the demo did not make is "
+            "refused.",
         ),
     ] = Path("makegood-demo"),
+    customers: Annotated[
+        int,
+        typer.Option(
+            min=100,
+            max=1_000_000,
+            help="How many customers to generate (20 usage events and 2 shipments each). "
+            "50,000 takes about a minute on two cores.",
+        ),
+    ] = 50_000,
+    seed: Annotated[
+        int,
+        typer.Option(help="The generator's seed: the same seed and size give the same run."),
+    ] = 7,
+    holdout: Annotated[
+        str,
+        typer.Option(
+            help="Percent of the affected customers held back from the apology as a control "
+            "group, so each report can measure what the apology did for retention.",
+        ),
+    ] = "5",
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="After the run, keep the console, claim pages and API running on "
+            "127.0.0.1 (with the built-in mailbox and sender), and print a login for it. "
+            "Ctrl-C stops it.",
+        ),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=65_535,
+            help="With --serve: the port to serve on (the claim links in the mailbox point there).",
+        ),
+    ] = 8000,
 ) -> None:
-    """Walk both seed cases end to end on generated data.
+    """Replay March 2008 at a generated video company, end to end, on the embedded
+    default (SQLite, DuckDB, the built-in mailbox): nothing else needs to run.
 
-    A shipping outage over most of a Monday (late orders: confirmed harm, 5% credited
-    automatically) and a streaming failure one evening (errors: confirmed; regular
-    viewers who did not watch: possible; 2% claimable for 7 days). Plans, approves and
-    executes both, lets a third of the claim links be claimed, sends every apology to
-    the built-in mailbox over SMTP (kept as .eml files), and exports the credits for
-    billing.
+    The company: customers in eight countries and locales and seven currencies, with
+    plans, statuses, bill dates, five weeks of streaming history and their DVD
+    shipments. The outages: the shipping system down for most of Monday 24 March
+    2008 (late orders: 5% credited automatically) and streaming failing on the
+    Thursday evening (errors: confirmed; regular viewers who stayed away: possible;
+    2% claimable once within 7 days), both under the seed policy netflix-2008.toml.
+
+    Each step acts at its own replayed time, as --now would: the morning after each
+    outage makegood finds who it hurt, plans, approves, executes and emails the
+    apologies over SMTP into the mailbox. Then about a quarter of the customers with a
+    link open it and claim on the real claim page over HTTP, most in the first days,
+    some after the deadline (refused). The credits are exported for billing, the
+    customers are re-imported as they are two months on (some cancelled), and each
+    incident's report is written.
+
+    The summary gives each incident's figures from the run's records, checked against
+    what the generator knows it did, and says where the reports, the mailbox and the
+    console are. `makegood --json demo` prints it all as one JSON object instead. The
+    global --database and --now do not apply: the demo keeps its own database and
+    replays its own dates.
     """
-    from makegood.demo.walkthrough import run_demo
+    from makegood.demo.progress import Steps
+    from makegood.demo.summary import show
+    from makegood.demo.walkthrough import Options, run_demo
 
+    started = time.monotonic()
     app = app_context(ctx)
-    result = run_demo(directory)
-    data = {
-        "directory": str(result.directory),
-        "database": result.database_url,
-        "customers": result.customers,
-        "incidents": result.incidents,
-        "billing": result.billing,
-        "mail": result.mail,
-    }
+    if app.settings.now is not None:
+        raise InvalidInputError("--now: the demo replays its own dates (March 2008); drop --now")
+    try:
+        percent = Decimal(holdout)
+    except InvalidOperation:
+        raise InvalidInputError(f"--holdout: {holdout!r} is not a number") from None
+    if not Decimal(0) <= percent < Decimal(50):
+        raise InvalidInputError(f"--holdout: {holdout} must be at least 0 and below 50")
+    if serve:
+        _check_free(port)
+    options = Options(directory, customers, seed, percent, port if serve else None)
+    with Steps(None if app.json else app.err) as steps:
+        result = run_demo(options, steps)
+    login = None
+    if serve:
+        from makegood.demo.serve import console_login
 
-    def human() -> None:
-        app.out.print(
-            f"Generated {result.customers} customers with usage and shipments in "
-            f"{result.directory}/data; database {result.database_url}\n"
-        )
-        table = Table("incident", "service", "window (UTC)", "confirmed", "possible")
-        for inc in result.incidents:
-            table.add_row(
-                f"{inc['id']}: {inc['title']}",
-                inc["service"],
-                f"{inc['start']} – {inc['end']}",
-                str(inc["confirmed"]),
-                str(inc["possible"]),
-            )
-        app.out.print(table)
-        for inc in result.incidents:
-            app.out.print(
-                f"\n[bold]Incident {inc['id']}[/bold] — first impacts and their evidence:"
-            )
-            for s in inc["sample"]:
-                app.out.print(
-                    f"  {s['customer_id']} {s['confidence']} (magnitude "
-                    f"{s['magnitude']}, {s['rule']}): {s['evidence']}"
-                )
-        remedy = Table(
-            "incident",
-            "offers",
-            "excluded",
-            "granted",
-            "claim links",
-            "claimed",
-            "messages",
-            "totals",
-            title="what the seed policy gave",
-        )
-        for inc in result.incidents:
-            remedy.add_row(
-                str(inc["id"]),
-                str(inc["offers"]),
-                str(inc["excluded"]),
-                str(inc["granted"]),
-                str(inc["offered"]),
-                str(inc["claimed"]),
-                str(inc["messages"]),
-                ", ".join(f"{v} {c}" for c, v in inc["totals"].items()),
-            )
-        app.out.print(remedy)
-        app.out.print(
-            f"Apologies sent over SMTP: {result.mail['sent']} (failed {result.mail['failed']}); "
-            f"read them in {result.mail['mailbox']} (index.jsonl lists every .eml)"
-        )
-        app.out.print(
-            f"Billing export: {result.billing['exported']} credit(s) in {result.billing['path']}"
-        )
-        app.out.print(f"\nExplore with: makegood --database {result.database_url} campaigns show 2")
+        login = console_login(result)
+    data = result.as_json() | ({"console": login} if login else {})
+    app.emit(data, lambda: show(app.out, result, time.monotonic() - started, login))
+    if serve:
+        from makegood.demo.serve import keep_serving
 
-    app.emit(data, human)
+        sys.stdout.flush()  # the summary (or JSON) is out before the server takes over
+        app.err.print(f"Serving {result.base_url} until Ctrl-C.")
+        keep_serving(result, options)
+
+
+def _check_free(port: int) -> None:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise InvalidInputError(
+                f"--port: 127.0.0.1:{port} is in use; stop what runs there or choose another port"
+            ) from None
