@@ -21,20 +21,13 @@ import csv
 import email
 import email.policy
 import os
-import socket
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine, select
 
@@ -58,6 +51,8 @@ from makegood.incidents.service import Declaration, declare
 from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import Sender
 from makegood.sources.service import add_source
+from makegood.web.embedded import MovableClock as Clock
+from makegood.web.embedded import served
 
 HERE = Path(__file__).resolve().parent
 # Signs the forms of a database that lives only as long as this script.
@@ -219,36 +214,6 @@ def delivered_links(directory: Path) -> dict[str, str]:
         cid = item["rcpt_tos"][0].split("@")[0]
         links[cid] = urlsplit(claim).path
     return links
-
-
-class Clock:
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def offer_of(engine: Engine, cid: str) -> Offer:

@@ -26,9 +26,7 @@ import email.policy
 import os
 import random
 import shutil
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +38,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine, select
 
@@ -69,6 +65,8 @@ from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import Sender
 from makegood.policy.schema import parse_policy
 from makegood.sources.service import add_source
+from makegood.web.embedded import MovableClock as Clock
+from makegood.web.embedded import served
 
 HERE = Path(__file__).resolve().parent
 # Signs the sessions and links of a database that lives only as long as this script.
@@ -592,36 +590,6 @@ def build(directory: Path) -> World:
         sample,
         letter,
     )
-
-
-class Clock:
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def sign_in(page: Page, base: str, username: str) -> None:

@@ -20,9 +20,7 @@ import asyncio
 import email.message
 import os
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -30,10 +28,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
-from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import Engine, func, select, update
 
@@ -49,7 +45,7 @@ from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from tests.support import truth as gt
 from tests.support.delivery import SENT_AT, Sink, executed, send, settings
-from tests.support.server import MovableClock, free_port, served
+from tests.support.server import MovableClock, served
 from tests.support.world import World, build_world
 
 HERE = Path(__file__).resolve().parent
@@ -301,27 +297,6 @@ class Console:
         return self.base + path
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with its lifespan on, so that its sender runs, until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture(scope="session")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """Both seed incidents with their impact found and no campaign yet, three console
@@ -349,7 +324,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     )
     app = create_app(config, MovableClock(gt.NOW), with_worker=True)
     try:
-        with serving(app) as base:
+        with served(app, lifespan=True) as base:
             try:
                 yield Console(engine, base, world, handler, locales)
             finally:

@@ -11,13 +11,10 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine, func, select, update
 
 from makegood.campaigns.models import Approval, Campaign, Offer
@@ -33,7 +30,7 @@ from makegood.messaging.models import Message
 from makegood.messaging.rendering import Renderer
 from tests.support import truth as gt
 from tests.support.delivery import Sink, settings
-from tests.support.server import MovableClock, free_port
+from tests.support.server import MovableClock, served
 from tests.support.world import SEED_POLICY, World
 
 PASSWORD = "a-long-console-password"
@@ -43,28 +40,6 @@ SRCDOC = re.compile(r'<iframe class="email-frame" sandbox title="[^"]*" srcdoc="
 # The seed policy with a budget every plan of the test data goes over.
 TIGHT_POLICY = SEED_POLICY + 'budget = { USD = "1.00" }\n'
 BASE_URL = "http://video.example.test"
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with its lifespan (so the in-process sender runs) until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        assert not thread.is_alive(), "the server (and its sender) did not stop"
 
 
 @dataclass
@@ -119,7 +94,7 @@ def site(engine, database_url, world, sink, tmp_path) -> Iterator[Site]:
     # Served over plain HTTP here, so the session cookie must not be https-only.
     config = settings(database_url, port).model_copy(update={"base_url": BASE_URL})
     app = create_app(config, MovableClock(gt.NOW), with_worker=True)
-    with serving(app) as base:
+    with served(app, lifespan=True) as base:
         yield Site(base, engine, world, handler, locales, config)
 
 

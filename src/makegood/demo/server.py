@@ -7,31 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import uvicorn
-from fastapi import FastAPI
-
 from makegood.adapters.mailbox import free_port
 from makegood.core.clock import ensure_aware
-
-
-class MovableClock:
-    """A replayed 'now' that the demo sets; the server reads it on every request."""
-
-    def __init__(self, instant: datetime) -> None:
-        self.instant = ensure_aware(instant, "now")
-
-    def set(self, instant: datetime) -> None:
-        self.instant = ensure_aware(instant, "now")
-
-    def now(self) -> datetime:
-        return self.instant
+from makegood.web.embedded import MovableClock, served
 
 
 class RunningClock:
@@ -46,26 +28,7 @@ class RunningClock:
         return self.start + timedelta(seconds=time.monotonic() - self._began)
 
 
-@contextmanager
-def served(app: FastAPI, port: int, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="makegood-demo-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError(f"the demo's web server did not start on {host}:{port}")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
+__all__ = ["MailboxProcess", "MovableClock", "RunningClock", "served"]
 
 MAILBOX_COMMAND = (sys.executable, "-m", "makegood", "mailbox")
 
