@@ -70,7 +70,7 @@ BROWSER_ARGS = [
 ]
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
-# The demo's streaming outage: the evening of Wednesday 4 March 2026 in the Americas,
+# The demo's streaming outage: the evening of Thursday 27 March 2008 in the Americas,
 # with its customer-facing summary in each language.
 OUTAGE = Scenario().streaming
 SENT_AT = OUTAGE.end + timedelta(hours=13)
@@ -129,7 +129,7 @@ def write_data(directory: Path) -> tuple[Path, Path]:
                     "standard",
                     price,
                     currency,
-                    "2026-03-20",
+                    (OUTAGE.end.date() + timedelta(days=18)).isoformat(),
                 ]
             )
     with events.open("w", newline="", encoding="utf-8") as f:

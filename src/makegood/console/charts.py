@@ -205,7 +205,7 @@ def share_chart(rows: Sequence[Stack], *, key: str, title: str, desc: str) -> Ma
     for stack in rows:
         for seg in stack.segments:
             kinds.setdefault(seg.kind, seg.label)
-    x = float(left)
+    x: float = left
     for kind, label in kinds.items():
         out.append(
             f'<rect class="c-bar s-{_slug(kind)}" x="{x:.1f}" y="8" width="12" height="12" '
@@ -223,7 +223,7 @@ def share_chart(rows: Sequence[Stack], *, key: str, title: str, desc: str) -> Ma
         y = top + i * row
         total = sum(seg.value for seg in stack.segments)
         out.append(_text(left - 12, y + row / 2 + 5, stack.label, "c-label", "end"))
-        x = float(left)
+        x = left
         for seg in stack.segments:
             share = seg.value / total if total else 0.0
             length = plot_w * share

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_datetime_format
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -87,7 +88,10 @@ def limited(request: Request, svc: Svc) -> None:
 def _local(moment: datetime, view: ClaimView) -> str:
     day = moment.astimezone(ZoneInfo(view.timezone)).date()
     time = wording.local_time(moment, view.timezone, view.locale)
-    return f"{wording.full_date(day, view.locale)}, {time}"
+    # The locale's own way of joining a date and a time: "{1}, {0}" in English,
+    # "{1} {0}" in Japanese.
+    joined = str(get_datetime_format("full", locale=wording.babel_locale(view.locale)))
+    return joined.replace("{1}", wording.full_date(day, view.locale)).replace("{0}", time)
 
 
 def _page(

@@ -3,6 +3,8 @@ Babel in the reader's locale; these are only the sentences around them."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from makegood.core.locales import closest
 
 WORDS: dict[str, dict[str, str]] = {
@@ -179,14 +181,16 @@ def words_for(tag: str) -> dict[str, str]:
 
 def negotiate(accept_language: str | None) -> str:
     """The best tag from an Accept-Language header, for pages that know no customer."""
-    best: tuple[float, str] = (0.0, "en-US")
+    best: tuple[Decimal, str] = (Decimal(0), "en-US")
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
-        quality = 1.0
+        quality = Decimal(1)
         if params.strip().startswith("q="):
             try:
-                quality = float(params.strip()[2:])
-            except ValueError:
+                quality = Decimal(params.strip()[2:])
+            except InvalidOperation:
+                continue
+            if not quality.is_finite():
                 continue
         if tag and tag != "*" and closest(tag, WORDS) and quality > best[0]:
             best = (quality, tag)
