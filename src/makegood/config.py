@@ -3,10 +3,16 @@ environment variables (which win), then command-line options (which win over bot
 
 from __future__ import annotations
 
+import os
+import re
+import tomllib
+from collections.abc import Mapping
 from datetime import datetime
+from difflib import get_close_matches
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,8 +21,13 @@ from pydantic_settings import (
 )
 
 from makegood.core.clock import Clock, FixedClock, SystemClock, ensure_aware
+from makegood.core.errors import ConfigurationError
 
 CONFIG_FILE = Path("makegood.toml")
+ENV_PREFIX = "MAKEGOOD_"
+# The command-line options that set a setting, by the setting they set.
+OPTIONS = {"database_url": "--database", "now": "--now"}
+_DATABASE = re.compile(r"^(sqlite|postgres|postgresql)(\+\w+)?://", re.IGNORECASE)
 
 
 class CompanySettings(BaseModel):
@@ -26,9 +37,23 @@ class CompanySettings(BaseModel):
     sender: str = "Example Video <apologies@example.com>"
     # Where replies go; the sender's address when empty.
     reply_to: str = ""
+    # The company's own language: an incident's plain summary is written in it, and a
+    # customer whose language has no letters gets them in this locale.
+    default_locale: str = "en-US"
     support_phones: dict[str, str] = Field(
         default_factory=lambda: {"US": "1-800-555-0100", "default": "1-800-555-0100"}
     )
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.strip().replace("-", "_"))
+        except (ValueError, TypeError, UnknownLocaleError):
+            raise ValueError(f"{value!r} is not a locale such as en-US or de-DE") from None
+        return value.strip()
 
 
 class DeliverySettings(BaseModel):
@@ -91,6 +116,16 @@ class Settings(BaseSettings):
     # Where `makegood mailbox` keeps what it receives.
     mailbox_dir: Path = Path("mailbox")
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not _DATABASE.match(value.strip()):
+            # Only the scheme is shown: the rest of a URL may hold a password.
+            scheme, sep, _ = value.partition("://")
+            found = f"not {scheme}://..." if sep else "not a URL"
+            raise ValueError(f"use sqlite:///FILE or postgresql://USER@HOST/NAME ({found})")
+        return value.strip()
+
     @field_validator("now")
     @classmethod
     def _now_is_aware(cls, value: datetime | None) -> datetime | None:
@@ -105,7 +140,90 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _TomlFile(settings_cls))
 
     def clock(self) -> Clock:
         return FixedClock(self.now) if self.now is not None else SystemClock()
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """makegood.toml, whose syntax errors name the file rather than end in a traceback."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{_shown(file_path)}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{_shown(file_path)}: cannot be read ({exc.strerror})"
+            ) from None
+
+
+def settings_problems(exc: ValidationError, given: Mapping[str, object]) -> list[str]:
+    """Each problem naming where the value came from (an option, an environment
+    variable or makegood.toml with its path), the key, and for an unknown key the
+    known one it most resembles. ``given`` are the command-line overrides."""
+    in_file = _file_data()
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        where = _origin(loc, given, in_file)
+        key = ".".join(loc)
+        if error["type"] == "extra_forbidden":
+            guess = _closest(loc)
+            hint = f" (did you mean {_spelt(guess, where)!r}?)" if guess else ""
+            problems.append(f"{where}: unknown key {key!r}{hint}")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {key}: {message}")
+    return problems
+
+
+def _shown(path: Any) -> str:
+    return str(Path(path).resolve()) if isinstance(path, str | Path) else str(path)
+
+
+def _file_data() -> dict[str, Any]:
+    try:
+        with CONFIG_FILE.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _origin(loc: tuple[str, ...], given: Mapping[str, object], in_file: dict[str, Any]) -> str:
+    """Options win over the environment, which wins over the file: name the winner."""
+    if loc and given.get(loc[0]) is not None and loc[0] in OPTIONS:
+        return OPTIONS[loc[0]]
+    environment = {name.upper(): name for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(loc[:end]).upper()
+        if name in environment:
+            return f"environment variable {environment[name]}"
+    node: object = in_file
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None or (loc and loc[0] in in_file):
+        return _shown(CONFIG_FILE)
+    return "settings"
+
+
+def _closest(loc: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The known key nearest to an unknown one, at the same place."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        inner = None if field is None else field.annotation
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return None
+        model = inner
+    found = get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return (*loc[:-1], found[0]) if found else None
+
+
+def _spelt(loc: tuple[str, ...], where: str) -> str:
+    """A key as the place it was written spells it: MAKEGOOD_A__B or a.b."""
+    if where.startswith("environment variable"):
+        return ENV_PREFIX + "__".join(loc).upper()
+    return ".".join(loc)

@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 
 from makegood.core.errors import InvalidInputError
+from makegood.customers.models import Customer
+from makegood.db.lengths import max_length
 
 TEXT = ("VARCHAR",)
 INTEGER = (
@@ -53,6 +55,11 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 }
 # ISO-8601 with an explicit offset or Z at the end; a naive time is not an instant.
 OFFSET_PATTERN = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+# Impacts, offers and the ledger keep a customer id in a column as long as the customers
+# table's own: a longer id in usage data could never be stored.
+ID_LENGTH = max_length(Customer.customer_id) or 200
+MAX_LISTED = 50
+SHOWN = 40  # characters of a bad value repeated in a message
 
 
 def detect_format(path: str) -> str:
@@ -72,11 +79,16 @@ def matching_files(path: str) -> list[str]:
     return files
 
 
-def reader_sql(path: str, fmt: str, with_filename: bool = False) -> str:
+def reader_sql(path: str, fmt: str, with_filename: bool = False, keep_rejects: bool = False) -> str:
+    """The DuckDB table function reading a source. ``keep_rejects`` (CSV): rows that
+    cannot be read are set aside in DuckDB's reject tables instead of ending the scan,
+    so every one of them can be named; the dialect is then the contract's, not guessed."""
     quoted = "'" + path.replace("'", "''") + "'"
     extra = ", filename=true" if with_filename else ""
     if fmt == "parquet":
         return f"read_parquet({quoted}{extra})"
+    if keep_rejects:
+        extra += ", delim=',', quote='\"', escape='\"', store_rejects=true"
     return f"read_csv({quoted}, header=true, all_varchar=true{extra})"
 
 
@@ -100,9 +112,12 @@ def view_sql(table: str, path: str, fmt: str, types: dict[str, str] | None = Non
     return f"SELECT {', '.join(parts)} FROM {reader_sql(path, fmt)}"
 
 
-def source_types(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> dict[str, str]:
+def source_types(
+    con: duckdb.DuckDBPyConnection, path: str, fmt: str, keep_rejects: bool = False
+) -> dict[str, str]:
     """Column name -> DuckDB type, from the files' metadata (no scan)."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+    reader = reader_sql(path, fmt, keep_rejects=keep_rejects)
+    rows = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     return {str(row[0]): str(row[1]) for row in rows}
 
 
@@ -119,11 +134,50 @@ def check_source(table: str, path: str) -> tuple[str, int]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     try:
-        types = source_types(con, path, fmt)
+        types = source_types(con, path, fmt, keep_rejects=True)
     except duckdb.Error as exc:
-        raise InvalidInputError(f"{path}: cannot be read as {fmt} ({exc})") from None
+        raise InvalidInputError(f"{path}: cannot be read as {fmt} ({_first_line(exc)})") from None
     _check_columns(table, path, types)
     return fmt, _check_values(con, table, path, fmt, types)
+
+
+def _rejected(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The CSV rows the last checking scan could not read (wrong number of fields,
+    bytes that are not UTF-8), each named by file, line and column."""
+    # A row short of fields has one reject per missing column: one problem says it all.
+    rejected = con.execute(
+        "SELECT count(*) OVER (), s.file_path, e.line, "
+        "string_agg(e.column_name, ', ' ORDER BY e.column_idx), e.error_type "
+        "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+        "GROUP BY s.file_path, e.line, e.error_type "
+        f"ORDER BY s.file_path, e.line LIMIT {MAX_LISTED}"
+    ).fetchall()
+    problems = [_reject(*row[1:]) for row in rejected]
+    count = int(rejected[0][0]) if rejected else 0
+    if count > len(problems):
+        problems.append(f"... and {count - len(problems)} more unreadable row(s)")
+    return problems
+
+
+def _reject(file: str, line: int, columns: str | None, kind: str) -> str:
+    if kind == "MISSING COLUMNS":
+        return f"{file}, line {line}: has too few fields; no value for {columns}"
+    if kind == "TOO MANY COLUMNS":
+        return f"{file}, line {line}: has more fields than the header"
+    what = {
+        "INVALID ENCODING": "is not UTF-8 text",
+        "UNQUOTED VALUE": "has a quote inside an unquoted value",
+        "LINE SIZE OVER MAXIMUM": "is longer than a line may be",
+    }.get(kind, kind.lower())
+    place = f", column {columns}" if columns else ""
+    return f"{file}, line {line}{place}: {what}"
+
+
+def _first_line(exc: Exception) -> str:
+    """DuckDB's first line, what failed and where: the next ones repeat the file's
+    text and list suggestions."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0].removeprefix("Invalid Input Error: ")
 
 
 def _check_columns(table: str, path: str, types: dict[str, str]) -> None:
@@ -167,6 +221,13 @@ def _value_checks(table: str, types: dict[str, str]) -> list[tuple[str, str, str
                     "is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z)",
                 )
             )
+    checks.append(
+        (
+            "customer_id",
+            f"length(CAST(customer_id AS VARCHAR)) > {ID_LENGTH}",
+            f"is longer than {ID_LENGTH} characters, the most a customer id holds",
+        )
+    )
     if table == "usage_events":
         checks.append(("outcome", "outcome NOT IN ('ok', 'error')", "must be ok or error"))
         checks.append(("service", "service <> lower(service)", "must be a lowercase service name"))
@@ -180,8 +241,14 @@ def _check_values(
     the files); only when something is wrong, a second pass finds the first place."""
     checks = _value_checks(table, types)
     counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
-    found = con.execute(f"SELECT count(*), {counts} FROM {reader_sql(path, fmt)}").fetchall()[0]
-    problems = []
+    if fmt == "csv":
+        counts += ", count(COLUMNS(*))"  # reads every column, so each is decoded once
+    reader = reader_sql(path, fmt, keep_rejects=True)
+    try:
+        found = con.execute(f"SELECT count(*), {counts} FROM {reader}").fetchall()[0]
+    except duckdb.Error as exc:
+        raise InvalidInputError(f"{path}: cannot be read as {fmt} ({_first_line(exc)})") from None
+    problems = _rejected(con) if fmt == "csv" else []
     for i, (col, cond, message) in enumerate(checks):
         bad = int(found[1 + i])
         if bad:
@@ -195,11 +262,11 @@ def _check_values(
 def _first_place(con: duckdb.DuckDBPyConnection, path: str, fmt: str, col: str, cond: str) -> str:
     numbered = (
         f"SELECT *, row_number() OVER (PARTITION BY filename) AS row_number "
-        f"FROM {reader_sql(path, fmt, with_filename=True)}"
+        f"FROM {reader_sql(path, fmt, with_filename=True, keep_rejects=True)}"
     )
     row = con.execute(
         f"SELECT filename || ', row ' || row_number || ': ' || "
-        f"coalesce(CAST({col} AS VARCHAR), '(empty)') FROM ({numbered}) "
+        f"coalesce(left(CAST({col} AS VARCHAR), {SHOWN}), '(empty)') FROM ({numbered}) "
         f"WHERE {cond} ORDER BY filename, row_number LIMIT 1"
     ).fetchall()
     return str(row[0][0]) if row else "(unknown)"

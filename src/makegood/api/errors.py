@@ -1,5 +1,6 @@
 """Every API error is JSON: ``{"error": {"code", "message", "field"}}``, with a stable
-code a program can branch on and a message a person can act on."""
+code a program can branch on and a message a person can act on. A database error is
+one too: one line from the driver, never the statement or its parameters."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from makegood.core.errors import (
@@ -17,6 +19,7 @@ from makegood.core.errors import (
     InvalidInputError,
     MakegoodError,
     NotFoundError,
+    database_error,
 )
 
 
@@ -55,12 +58,24 @@ HTTP_CODES = {
     422: "invalid_input",
     429: "rate_limited",
 }
+# A database error by what it means (core.errors.DatabaseError.reason): (status, code).
+DATABASE = {
+    "unavailable": (503, "database_unavailable"),
+    "conflict": (409, "conflict"),
+    "invalid": (422, "invalid_input"),
+    "failed": (500, "database_error"),
+}
 
 # Responses every /api route may give, documented in the OpenAPI document.
 COMMON: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No API key, or not a valid one"},
     403: {"model": ErrorResponse, "description": "The key's role may not do this"},
     422: {"model": ErrorResponse, "description": "A field is missing or wrong; `field` names it"},
+    503: {
+        "model": ErrorResponse,
+        "description": "The database cannot be reached now (code `database_unavailable`); "
+        "try again later",
+    },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such object"}
@@ -93,6 +108,12 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: MakegoodError) -> JSONResponse:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
         return error_json(status, exc.kind, exc.message, _field_of(exc))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        error = database_error(exc)
+        status, code = DATABASE.get(error.reason, DATABASE["failed"])
+        return error_json(status, code, error.message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,16 +6,21 @@ from collections.abc import Sequence
 
 
 class MakegoodError(Exception):
-    """Base for errors shown to the user as a message, never as a traceback."""
+    """Base for errors shown to the user as a message, never as a traceback;
+    ``problems`` lists every place found wrong, not only the first."""
 
     kind = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems)
+        if self.problems:
+            listed = "\n".join(f"  - {p}" for p in self.problems)
+            message = f"{message}\n{listed}"
         super().__init__(message)
         self.message = message
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "message": self.message}
+        return {"kind": self.kind, "message": self.message, "problems": self.problems}
 
 
 class NotFoundError(MakegoodError):
@@ -33,16 +38,40 @@ class ConfigurationError(MakegoodError):
 
 
 class InvalidInputError(MakegoodError):
-    """Bad input; ``problems`` lists every place found wrong, not only the first."""
+    """Bad input, named by its place."""
 
     kind = "invalid_input"
 
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        self.problems = list(problems)
-        if self.problems:
-            listed = "\n".join(f"  - {p}" for p in self.problems)
-            message = f"{message}\n{listed}"
-        super().__init__(message)
 
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "problems": self.problems}
+class DatabaseError(MakegoodError):
+    """The database failed or refused a statement. The message is one line and never
+    carries the statement or its parameters (they may hold personal data or secrets)."""
+
+    kind = "database"
+
+    def __init__(self, message: str, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# What each DB-API error class means to the person who ran the command.
+_DATABASE_REASONS = {
+    "OperationalError": ("unavailable", "could not be reached, or gave up"),
+    "IntegrityError": ("conflict", "refused a change that conflicts with what it holds"),
+    "DataError": ("invalid", "refused a value"),
+}
+_DRIVER_MESSAGE_MAX = 200
+
+
+def database_error(exc: BaseException, where: str = "") -> DatabaseError:
+    """A one-line DatabaseError from a SQLAlchemy DBAPIError, from the driver's own
+    first line only: its later lines (PostgreSQL's DETAIL) and the SQL may hold data."""
+    name = type(exc).__name__
+    reason, meaning = _DATABASE_REASONS.get(name, ("failed", "failed"))
+    driver = getattr(exc, "orig", None)
+    first = str(driver if driver is not None else name).strip().splitlines()
+    detail = first[0].strip() if first else name
+    if len(detail) > _DRIVER_MESSAGE_MAX:
+        detail = detail[: _DRIVER_MESSAGE_MAX - 1] + "…"
+    place = f"database {where}: " if where else "database: "
+    return DatabaseError(f"{place}{meaning} ({name}: {detail})", reason)

@@ -1,9 +1,18 @@
 """Reads a customers file in batches, every column as text, so memory stays bounded
-however large the file is."""
+however large the file is.
+
+What cannot be read (a CSV row with the wrong number of fields, bytes that are not
+UTF-8) is reported with its row and column, like any other bad value, and the rest
+of the file is still read, so one pass finds every problem.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +23,19 @@ from makegood.core.errors import InvalidInputError
 from makegood.customers.rules import COLUMNS, OPTIONAL
 
 BATCH_ROWS = 50_000
+HEADER_BYTES = 1 << 20  # a header line longer than this is not a customers file
+# (row, column, message); the column is "" when the whole row is at fault.
+Problem = tuple[int, str, str]
+
+
+@dataclass
+class TextBatch:
+    """Rows as text by column, each row's 1-based number in the file (the header not
+    counted), and what could not be read in the rows up to the batch's last."""
+
+    rows: list[int]
+    columns: dict[str, list[str]]
+    problems: list[Problem] = field(default_factory=list)
 
 
 def file_format(path: Path) -> str:
@@ -40,40 +62,133 @@ def count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def text_batches(path: Path) -> Iterator[dict[str, list[str]]]:
-    """Yield batches as {column: [text, ...]}; absent optional columns are empty text."""
+def text_batches(path: Path) -> Iterator[TextBatch]:
+    """Yield the file's rows in batches; absent optional columns are empty text."""
     try:
-        for batch in _arrow_batches(path):
-            yield _as_text(batch, path)
+        if file_format(path) == "parquet":
+            yield from _parquet_batches(path)
+        else:
+            yield from _csv_batches(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"{path}: cannot be read ({exc})") from None
 
 
-def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    if file_format(path) == "parquet":
-        parquet = pq.ParquetFile(path)
-        _check_schema(parquet.schema_arrow, path)
-        wanted = [c for c in COLUMNS if c in parquet.schema_arrow.names]
-        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted)
-        return
+def line_numbers(path: Path, rows: Iterable[int]) -> dict[int, int]:
+    """The line each of these CSV rows starts on: a quoted value may span lines, and
+    blank lines are skipped, so a row's line is not always its number plus one."""
+    wanted, found = set(rows), dict[int, int]()
+    if not wanted:
+        return found
+    _no_field_limit()
+    with (
+        pa.input_stream(str(path), compression="detect") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as text,
+    ):
+        reader = csv.reader(text)
+        row, ended = -1, 0  # the header is row 0; ended: the last line read so far
+        for record in reader:
+            if record:  # like the CSV reader, blank lines are no rows
+                row += 1
+                if row in wanted:
+                    found[row] = ended + 1
+                    if len(found) == len(wanted):
+                        break
+            ended = reader.line_num
+    return found
+
+
+def _no_field_limit() -> None:
+    """Let the csv module read a field as long as the CSV reader did (a whole file)."""
+    try:
+        csv.field_size_limit(sys.maxsize)
+    except OverflowError:  # a C long of 32 bits
+        csv.field_size_limit(2**31 - 1)
+
+
+def _parquet_batches(path: Path) -> Iterator[TextBatch]:
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    _check_columns(schema.names, path)
+    _check_types(schema, path)
+    wanted = [c for c in COLUMNS if c in schema.names]
+    first = 1
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+        rows = list(range(first, first + batch.num_rows))
+        first += batch.num_rows
+        yield _as_text(batch, rows)
+
+
+def _csv_batches(path: Path) -> Iterator[TextBatch]:
+    header = _csv_header(path)
+    _check_columns(header, path)
+    wanted = [c for c in COLUMNS if c in header]
+    unread: list[Problem] = []
+
+    def uneven(row: pacsv.InvalidRow) -> str:
+        # The parser counts the header as row 1; a row it cannot split is skipped,
+        # reported, and the reading goes on.
+        number = (row.number or 1) - 1
+        unread.append(
+            (number, "", f"has {row.actual_columns} fields; the header has {row.expected_columns}")
+        )
+        return "skip"
+
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=1 << 23),
+        # One thread: the parser then knows each bad row's number.
+        read_options=pacsv.ReadOptions(block_size=1 << 23, use_threads=False),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=uneven),
         convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in COLUMNS}, strings_can_be_null=False
+            include_columns=wanted,
+            # Bytes, not text: a value that is not UTF-8 is then one row's problem.
+            column_types={name: pa.binary() for name in wanted},
+            strings_can_be_null=False,
         ),
     )
-    _check_schema(reader.schema, path)
-    yield from reader
+    number, skipped = 0, 0
+    for batch in reader:
+        rows = []
+        for _ in range(batch.num_rows):
+            number += 1
+            while skipped < len(unread) and unread[skipped][0] <= number:
+                number += unread[skipped][0] == number
+                skipped += 1
+            rows.append(number)
+        found = _as_text(batch, rows)
+        found.problems[:0] = unread[:skipped]  # the rows skipped up to this batch's last
+        del unread[:skipped]
+        skipped = 0
+        yield found
+    if unread:
+        yield TextBatch([], {name: [] for name in COLUMNS}, list(unread))
 
 
-def _check_schema(schema: pa.Schema, path: Path) -> None:
-    missing = [c for c in COLUMNS if c not in schema.names and c not in OPTIONAL]
+def _csv_header(path: Path) -> list[str]:
+    """The CSV's column names, read the way the CSV reader will (compressed or not)."""
+    with pa.input_stream(str(path), compression="detect") as raw:
+        head = raw.read(HEADER_BYTES)
+    line = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
+    if not line.strip():
+        raise InvalidInputError(f"{path}, line 1: the header is empty")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{path}, line 1: the header is not UTF-8 text (byte {exc.start + 1})"
+        ) from None
+    return next(csv.reader([text]))
+
+
+def _check_columns(names: list[str], path: Path) -> None:
+    missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
     if missing:
         raise InvalidInputError(
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"a customers file has the columns {','.join(COLUMNS)}"
         )
+
+
+def _check_types(schema: pa.Schema, path: Path) -> None:
     for name in COLUMNS:
         if name not in schema.names:
             continue
@@ -89,12 +204,37 @@ def _check_schema(schema: pa.Schema, path: Path) -> None:
             )
 
 
-def _as_text(batch: pa.RecordBatch, path: Path) -> dict[str, list[str]]:
-    columns: dict[str, list[str]] = {}
+def _as_text(batch: pa.RecordBatch, rows: list[int]) -> TextBatch:
+    found = TextBatch(rows, {})
     for name in COLUMNS:
         if name not in batch.schema.names:
-            columns[name] = [""] * batch.num_rows
-            continue
-        values = batch.column(name).cast(pa.string()).to_pylist()
-        columns[name] = ["" if v is None else v for v in values]
-    return columns
+            found.columns[name] = [""] * batch.num_rows
+        else:
+            found.columns[name] = _texts(batch.column(name), name, rows, found.problems)
+    return found
+
+
+def _texts(array: pa.Array, name: str, rows: list[int], problems: list[Problem]) -> list[str]:
+    """The column as text; a value that is not UTF-8 becomes a problem at its row."""
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        array = array.cast(pa.binary())  # Parquet does not promise valid UTF-8 either
+    elif not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        array = array.cast(pa.string())  # decimals, dates, integers: their text
+    try:
+        values = array.cast(pa.string()).to_pylist()
+    except pa.ArrowInvalid:
+        values = [
+            _decoded(v, name, row, problems) for v, row in zip(array.to_pylist(), rows, strict=True)
+        ]
+    return ["" if v is None else v for v in values]
+
+
+def _decoded(value: bytes | None, name: str, row: int, problems: list[Problem]) -> str:
+    if value is None:
+        return ""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append((row, name, f"is not UTF-8 text (byte {exc.start + 1} of the value)"))
+        return ""

@@ -1,4 +1,8 @@
-"""Pure validation of one customer row. No I/O; every check names its column."""
+"""Pure validation of one customer row. No I/O; every check names its column.
+
+Text lengths come from the ``customers`` table's own column types, so a value that
+fits here fits the database, SQLite or PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from makegood.core.money import currency_exponent, parse_decimal, to_minor_units
-from makegood.customers.models import STATUSES
+from makegood.customers.models import STATUSES, Customer
+from makegood.db.lengths import length_problem, max_length
 
 COLUMNS = (
     "customer_id",
@@ -28,7 +33,23 @@ COLUMNS = (
     "next_bill_date",
 )
 OPTIONAL = frozenset({"first_name", "plan"})
+# The most characters each text column holds: the customers table's String(n).
+LIMITS: dict[str, int] = {
+    name: limit
+    for name in COLUMNS
+    if hasattr(Customer, name) and (limit := max_length(getattr(Customer, name))) is not None
+}
+# monthly_price_minor is a BIGINT: 64 bits, signed.
+MAX_MINOR = 2**63 - 1
+# How much of a bad value a message repeats: enough to find it, never a whole field.
+SHOWN = 40
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+# ISO 3166-1 sets aside AA, QM-QZ, XA-XZ and ZZ for users' own meanings (CLDR's XA and
+# XB are pseudo-locales, XK is Kosovo, ZZ "unknown"); none is a country code.
+_USER_ASSIGNED = re.compile(r"^(AA|Q[M-Z]|X[A-Z]|ZZ)$")
+# CLDR's other two-letter territories that ISO 3166-1 does not assign: groupings
+# (EU, EZ, UN) and codes reserved for places that are parts of countries.
+_NOT_COUNTRIES = frozenset({"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "TA", "UN"})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -61,8 +82,14 @@ def _zones() -> frozenset[str]:
 
 
 @cache
-def _countries() -> frozenset[str]:
-    return frozenset(str(code) for code in Locale("en").territories if _COUNTRY.match(str(code)))
+def countries() -> frozenset[str]:
+    """The ISO 3166-1 alpha-2 codes, from Babel's CLDR territories (numeric regions
+    like 001, groupings and user-assigned codes left out)."""
+    return frozenset(
+        code
+        for code in map(str, Locale("en").territories)
+        if _COUNTRY.match(code) and not _USER_ASSIGNED.match(code) and code not in _NOT_COUNTRIES
+    )
 
 
 @cache
@@ -86,8 +113,8 @@ def check_timezone(zone: str) -> str:
 
 
 def check_country(code: str) -> str:
-    if code not in _countries():
-        raise ValueError(f"{code!r} is not an ISO 3166 alpha-2 country code like US")
+    if code not in countries():
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code like US")
     return code
 
 
@@ -127,6 +154,12 @@ def check_date(text: str) -> date:
         raise ValueError(f"{text!r} is not a real calendar date") from None
 
 
+def usable_id(text: str) -> str | None:
+    """A row's customer id when it could be stored, whatever else is wrong with the row."""
+    value = text.strip()
+    return value if value and length_problem(value, LIMITS["customer_id"]) is None else None
+
+
 def validate_row(raw: dict[str, str]) -> CustomerRow:
     """Validate every field of one row; raise RowProblems listing all that fail."""
     problems: list[tuple[str, str]] = []
@@ -138,11 +171,23 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
             if column not in OPTIONAL:
                 problems.append((column, "is empty"))
             return value
+        limit = LIMITS.get(column)
+        too_long = length_problem(value, limit)
+        # A code a little too long ("USA") is better told by its own check; free text,
+        # and anything far too long to repeat in a message, by its length.
+        if too_long is not None and (fn is str or len(value) > 2 * SHOWN):
+            problems.append((column, too_long))
+            return None
         try:
-            return fn(value)  # type: ignore[operator]
+            checked = fn(value)  # type: ignore[operator]
         except ValueError as exc:
             problems.append((column, str(exc)))
             return None
+        too_long = length_problem(checked, limit) if isinstance(checked, str) else None
+        if too_long is not None:
+            problems.append((column, too_long))
+            return None
+        return checked
 
     email = check("email", check_email)
     locale = check("locale", check_locale)
@@ -152,19 +197,20 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
     currency = check("currency", lambda c: (currency_exponent(c), c)[1])
     bill_date = check("next_bill_date", check_date)
     price_minor = _price(values["monthly_price"], currency, problems)
-    if not values["customer_id"]:
-        problems.append(("customer_id", "is empty"))
+    customer_id = check("customer_id", str)
+    first_name = check("first_name", str)
+    plan = check("plan", str)
     if problems:
         raise RowProblems(problems)
     return CustomerRow(
-        customer_id=values["customer_id"],
+        customer_id=str(customer_id),
         email=str(email),
-        first_name=values["first_name"],
+        first_name=str(first_name),
         locale=str(locale),
         timezone=str(zone),
         country=str(country),
         status=str(status),
-        plan=values["plan"],
+        plan=str(plan),
         monthly_price_minor=int(price_minor or 0),
         currency=str(currency),
         next_bill_date=bill_date,  # type: ignore[arg-type]
@@ -178,15 +224,23 @@ def _price(text: str, currency: object, problems: list[tuple[str, str]]) -> int 
     try:
         amount = parse_decimal(text)
     except ValueError as exc:
-        problems.append(("monthly_price", str(exc)))
+        shown = str(exc) if len(text) <= SHOWN else "is not a decimal number like 8.99"
+        problems.append(("monthly_price", shown))
         return None
     if amount < 0:
         problems.append(("monthly_price", f"{text!r} is negative"))
         return None
+    if amount.adjusted() >= 19:  # more digits than any BIGINT holds, whatever the currency
+        problems.append(("monthly_price", "is too large"))
+        return None
     if not isinstance(currency, str) or not currency:
         return None  # the currency column already carries the problem
     try:
-        return to_minor_units(amount, currency)
+        minor = to_minor_units(amount, currency)
     except ValueError as exc:
         problems.append(("monthly_price", str(exc)))
         return None
+    if minor > MAX_MINOR:
+        problems.append(("monthly_price", f"{text!r} is too large"))
+        return None
+    return minor

@@ -1,13 +1,15 @@
 """Use case: import customers from CSV or Parquet, all or nothing, upsert by id.
 
 The file is read in batches. Valid rows go to a temporary staging table as they
-are checked, every problem is collected, and only a file without problems reaches
-``customers``, in one statement. All of it happens in the caller's transaction.
+are checked (a bad row goes there by its id alone, so an id given twice is found
+whatever else is wrong), every problem is collected, and only a file without
+problems reaches ``customers``, in one statement. All of it happens in the
+caller's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +22,8 @@ from sqlalchemy.orm import Session
 from makegood.audit.service import record
 from makegood.core.errors import InvalidInputError
 from makegood.customers.models import Customer
-from makegood.customers.reader import text_batches
-from makegood.customers.rules import COLUMNS, CustomerRow, RowProblems, validate_row
+from makegood.customers.reader import Problem, file_format, line_numbers, text_batches
+from makegood.customers.rules import COLUMNS, CustomerRow, RowProblems, usable_id, validate_row
 from makegood.db.base import UTCDateTime
 from makegood.db.bulk import dialect, insert_rows
 
@@ -51,20 +53,28 @@ class ImportResult:
 
 @dataclass
 class _Findings:
+    """Every problem counted; the first MAX_LISTED by row kept to be shown."""
+
     path: Path
-    listed: list[str] = field(default_factory=list)
+    first: list[Problem] = field(default_factory=list)
     total: int = 0
 
-    def add(self, row: int, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.listed) < MAX_LISTED:
-            line = f" (line {row + 1})" if ".csv" in self.path.name.lower() else ""
-            self.listed.append(f"{self.path.name}, row {row}{line}, column {column}: {message}")
+    def add(self, problems: Iterable[Problem], total: int | None = None) -> None:
+        found = list(problems)
+        self.total += len(found) if total is None else total
+        # A stable sort by row alone keeps each row's problems in column order.
+        self.first = sorted([*self.first, *found], key=lambda p: p[0])[:MAX_LISTED]
 
     def raise_if_any(self) -> None:
         if not self.total:
             return
-        listed = list(self.listed)
+        csv = file_format(self.path) == "csv"
+        lines = line_numbers(self.path, {row for row, _, _ in self.first}) if csv else {}
+        listed = []
+        for row, name, message in self.first:
+            line = f" (line {lines.get(row, row + 1)})" if csv else ""
+            place = f", column {name}" if name else ""
+            listed.append(f"{self.path.name}, row {row}{line}{place}: {message}")
         if self.total > len(listed):
             listed.append(f"... and {self.total - len(listed)} more problem(s)")
         raise InvalidInputError(
@@ -88,8 +98,8 @@ def import_customers(
     _create_stage(session)
     findings = _Findings(path)
     staged = 0
-    for rows in _validated(path, findings, progress):
-        insert_rows(session, STAGE, ("row_number", *STORED), _tuples(rows))
+    for rows in _staged(path, findings, progress):
+        insert_rows(session, STAGE, ("row_number", *STORED), rows)
         staged += len(rows)
     _find_duplicates(session, findings)
     findings.raise_if_any()
@@ -119,36 +129,40 @@ def import_customers(
     return result
 
 
-def _validated(
+def _staged(
     path: Path, findings: _Findings, progress: Progress | None
-) -> Iterator[list[tuple[int, CustomerRow]]]:
-    """Per batch: its valid rows with their 1-based row numbers."""
-    number = 0
+) -> Iterator[list[tuple[object, ...]]]:
+    """Per batch, the rows to stage: a valid row whole, a bad one by its id alone."""
     for batch in text_batches(path):
-        size = len(batch[COLUMNS[0]])
-        valid: list[tuple[int, CustomerRow]] = []
-        for index in range(size):
-            number += 1
+        problems = list(batch.problems)
+        # A value that could not be read is reported once, not again as empty.
+        unread = {(row, column) for row, column, _ in problems}
+        staged: list[tuple[object, ...]] = []
+        for index, number in enumerate(batch.rows):
+            raw = {c: batch.columns[c][index] for c in COLUMNS}
             try:
-                valid.append((number, validate_row({c: batch[c][index] for c in COLUMNS})))
+                row: CustomerRow | None = validate_row(raw)
             except RowProblems as bad:
-                for col, message in bad.problems:
-                    findings.add(number, col, message)
+                row = None
+                problems += [(number, c, m) for c, m in bad.problems if (number, c) not in unread]
+            if row is not None and not any((number, c) in unread for c in COLUMNS):
+                staged.append(_stored(number, row))
+            elif (customer_id := usable_id(raw["customer_id"])) is not None:
+                staged.append((number, customer_id, *[None] * (len(STORED) - 1)))
+        findings.add(problems)
         if progress is not None:
-            progress(size)
-        yield valid
+            progress(len(batch.rows))
+        yield staged
 
 
 def _create_stage(session: Session) -> None:
-    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
-    session.execute(
-        text(
-            f"CREATE TEMPORARY TABLE {STAGE} (row_number BIGINT, customer_id VARCHAR(200), "
-            "email VARCHAR(320), first_name VARCHAR(200), locale VARCHAR(35), "
-            "timezone VARCHAR(64), country VARCHAR(2), status VARCHAR(16), plan VARCHAR(100), "
-            "monthly_price_minor BIGINT, currency VARCHAR(3), next_bill_date DATE)"
-        )
+    """The staging table, its columns typed as the customers table's own."""
+    dialect_ = session.get_bind().dialect
+    columns = ", ".join(
+        f"{name} {Customer.__table__.c[name].type.compile(dialect=dialect_)}" for name in STORED
     )
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
+    session.execute(text(f"CREATE TEMPORARY TABLE {STAGE} (row_number BIGINT, {columns})"))
 
 
 def _find_duplicates(session: Session, findings: _Findings) -> None:
@@ -165,11 +179,13 @@ def _find_duplicates(session: Session, findings: _Findings) -> None:
             f"ORDER BY s.row_number LIMIT {MAX_LISTED}"
         )
     ).all()
-    for row_number, customer_id, first_row in rows:
-        findings.add(
-            row_number, "customer_id", f"{customer_id!r} already appears in row {first_row}"
-        )
-    findings.total += total - len(rows)
+    findings.add(
+        [
+            (row_number, "customer_id", f"{customer_id!r} already appears in row {first_row}")
+            for row_number, customer_id, first_row in rows
+        ],
+        total,
+    )
 
 
 def _upsert(session: Session, now: datetime) -> None:
@@ -188,19 +204,18 @@ def _upsert(session: Session, now: datetime) -> None:
     session.execute(statement)
 
 
-def _tuples(rows: list[tuple[int, CustomerRow]]) -> Iterator[tuple[object, ...]]:
-    for number, r in rows:
-        yield (
-            number,
-            r.customer_id,
-            r.email,
-            r.first_name,
-            r.locale,
-            r.timezone,
-            r.country,
-            r.status,
-            r.plan,
-            r.monthly_price_minor,
-            r.currency,
-            r.next_bill_date,
-        )
+def _stored(number: int, r: CustomerRow) -> tuple[object, ...]:
+    return (
+        number,
+        r.customer_id,
+        r.email,
+        r.first_name,
+        r.locale,
+        r.timezone,
+        r.country,
+        r.status,
+        r.plan,
+        r.monthly_price_minor,
+        r.currency,
+        r.next_bill_date,
+    )

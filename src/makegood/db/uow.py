@@ -9,12 +9,16 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from makegood.db.lengths import guard_lengths
+
 
 @lru_cache(maxsize=64)
 def _factory(engine: Engine) -> sessionmaker[Session]:
     # One per engine: building a sessionmaker makes a Session subclass, which costs
     # more than a short transaction (senders open one for every few messages).
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    guard_lengths(factory)  # too long a text is refused alike on SQLite and PostgreSQL
+    return factory
 
 
 class UnitOfWork:

@@ -35,6 +35,8 @@ def customer_zones(session: Session) -> pa.Table:
             ):
                 for block in copy:
                     spool.write(block)
+            if not spool.tell():  # no customers: an empty table, not an "empty CSV" error
+                return ZONES_SCHEMA.empty_table()
             spool.seek(0)
             return pacsv.read_csv(
                 spool,

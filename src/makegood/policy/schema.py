@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import types
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -15,14 +16,18 @@ from decimal import (
     ROUND_UP,
     Decimal,
 )
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from makegood.core.errors import InvalidInputError
 from makegood.core.money import currency_exponent, parse_decimal
 
+# The most characters a policy's or a rule's name may have: what a campaign's
+# policy_name and an offer's rule hold (tests/unit/test_policy.py keeps them equal).
+NAME_MAX = 200
 ROUNDING = {
     "half_up": ROUND_HALF_UP,
     "half_even": ROUND_HALF_EVEN,
@@ -168,7 +173,7 @@ class Amount(Pricing):
 
 
 class Rule(Strict):
-    name: str
+    name: str = Field(max_length=NAME_MAX)
     services: list[str] | None = None
     confidence: list[Literal["confirmed", "possible"]] | None = None
     severity: list[Literal["minor", "major", "critical"]] | None = None
@@ -239,7 +244,7 @@ class Limits(Strict):
 
 
 class Policy(Strict):
-    name: str
+    name: str = Field(max_length=NAME_MAX)
     version: int = 1
     rules: list[Rule] = Field(min_length=1)
     exclusions: Exclusions = Exclusions()
@@ -266,14 +271,64 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"{where}: not valid TOML ({exc})") from None
+    unknown = _unknown_keys(Policy, data, ())
+    problems = [
+        f"{_key(loc, data)}: unknown key {key!r}"
+        + (f" (did you mean {guess[0]!r}?)" if guess else "")
+        for loc, key, guess in unknown
+    ]
+    # A table with an unknown key also fails as a whole ("give exactly one of ...");
+    # the unknown key says why, so that complaint is left out.
+    tables = {loc for loc, _, _ in unknown}
     try:
-        return Policy.model_validate({**data, "source": text})
+        policy = Policy.model_validate({**data, "source": text})
     except ValidationError as exc:
-        problems = [
+        problems += [
             f"{_key(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
+            if e["type"] != "extra_forbidden" and tuple(e["loc"]) not in tables
         ]
-        raise InvalidInputError(f"{where}: the policy is not valid", problems) from None
+    if problems:
+        raise InvalidInputError(f"{where}: the policy is not valid", problems)
+    return policy
+
+
+Place = tuple[int | str, ...]
+
+
+def _unknown_keys(
+    model: type[BaseModel], data: object, loc: Place
+) -> list[tuple[Place, str, list[str]]]:
+    """Every key of the file that no model knows, with its place and the known keys
+    there it most resembles."""
+    if not isinstance(data, dict):
+        return []
+    # `source` is the file's own text, filled in by makegood, not a key to write.
+    known = [name for name in model.model_fields if not (model is Policy and name == "source")]
+    found: list[tuple[Place, str, list[str]]] = []
+    for key, value in data.items():
+        if key not in known:
+            found.append((loc, str(key), get_close_matches(str(key), known, n=1)))
+            continue
+        for inner, item, place in _tables(model.model_fields[key].annotation, value, (*loc, key)):
+            found += _unknown_keys(inner, item, place)
+    return found
+
+
+def _tables(
+    annotation: Any, value: object, loc: Place
+) -> list[tuple[type[BaseModel], object, Place]]:
+    """The tables inside a value that a model describes: the value itself, or the
+    items of a list of them."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(annotation, value, loc)]
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return [t for arg in get_args(annotation) for t in _tables(arg, value, loc)][:1]
+    if origin is list and isinstance(value, list):
+        (item_type,) = get_args(annotation)
+        return [t for i, item in enumerate(value) for t in _tables(item_type, item, (*loc, i))]
+    return []
 
 
 def _key(loc: tuple[object, ...], data: dict[str, object]) -> str:
