@@ -19,6 +19,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
 
+# A campaign refers to its incident by foreign key, so the incidents table must be in the
+# metadata whichever command imported this module (commands are imported lazily).
+from makegood.incidents import models as _incidents  # noqa: F401
+
 CAMPAIGN_STATES = ("draft", "approved", "executing", "done", "cancelled")
 # Once a campaign has started executing, credits and messages exist that were
 # decided from the incident's impacts; those impacts must not change under them.

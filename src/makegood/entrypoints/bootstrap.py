@@ -6,40 +6,57 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from rich.console import Console
-from sqlalchemy import Engine
-
-from makegood.config import Settings
-from makegood.core.clock import Clock
 from makegood.core.errors import ConfigurationError
-from makegood.db import migrate
-from makegood.db.engine import make_engine
-from makegood.db.uow import UnitOfWork
+from makegood.entrypoints import output
+
+# Every command starts here, most need only part of it: pydantic-settings, SQLAlchemy
+# and Rich are imported where they are used, so a command pays only for what it uses.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy import Engine
+
+    from makegood.config import Settings
+    from makegood.core.clock import Clock
+    from makegood.db.uow import UnitOfWork
 
 
 def load_settings(**overrides: Any) -> Settings:
+    """Settings from makegood.toml, MAKEGOOD_* variables and these overrides (not None)."""
+    from pydantic import ValidationError
+
+    from makegood.config import Settings, settings_problems
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigurationError("invalid settings:\n  " + "\n  ".join(problems)) from None
+        problems = settings_problems(exc, overrides)
+        raise ConfigurationError("invalid settings", problems) from None
 
 
 @dataclass
 class AppContext:
     settings: Settings
     json: bool = False
-    out: Console = field(default_factory=Console)
-    err: Console = field(default_factory=lambda: Console(stderr=True))
+
+    @cached_property
+    def out(self) -> Console:
+        """Rich console on stdout, made on first use (a --json command may never print)."""
+        return output.console()
+
+    @cached_property
+    def err(self) -> Console:
+        """Rich console on stderr, made on first use."""
+        return output.console(stderr=True)
 
     @cached_property
     def engine(self) -> Engine:
+        from makegood.db.engine import make_engine
+
         return make_engine(self.settings.database_url)
 
     @cached_property
@@ -60,6 +77,9 @@ class AppContext:
 
     def uow(self) -> UnitOfWork:
         """A unit of work on a database that is migrated to the newest schema."""
+        from makegood.db import migrate
+        from makegood.db.uow import UnitOfWork
+
         current = migrate.current_revision(self.engine)
         head = migrate.SCHEMA_HEAD
         if current != head:

@@ -1,4 +1,8 @@
-"""The `makegood` command: global options, then one group per domain."""
+"""The `makegood` command: global options, then one group per domain.
+
+Commands are registered lazily (see entrypoints/lazy.py): ``makegood --help`` lists
+them from the table below, and a command's module is imported only when it is run.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,112 @@ from typing import Annotated
 
 import typer
 
-from makegood.access.cli import app as keys_app
-from makegood.audit.cli import audit
-from makegood.billing.cli import app as billing_app
-from makegood.campaigns.cli import app as campaigns_app
-from makegood.console.cli import app as users_app
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError, MakegoodError
-from makegood.credits.cli import app as credits_app
-from makegood.customers.cli import app as customers_app
-from makegood.db import migrate
-from makegood.demo.cli import demo
 from makegood.entrypoints.bootstrap import AppContext, load_settings
 from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors, show_error
-from makegood.impact.cli import app as impact_app
-from makegood.incidents.cli import app as incidents_app
-from makegood.messaging.cli import mailbox, send, worker
-from makegood.reports.cli import report
-from makegood.sources.cli import app as sources_app
+from makegood.entrypoints.errors import ReportingGroup, reports_errors, show_error
+from makegood.entrypoints.lazy import LazyCommand, LazyGroup
+
+# In the order `makegood --help` lists them. Each help is the first paragraph of the
+# command's own help, word for word; tests/unit/test_cli_imports.py keeps them in step.
+COMMANDS = (
+    LazyCommand(
+        "send",
+        "makegood.messaging.cli:send",
+        "Send queued apologies over SMTP (MAKEGOOD_SMTP_URL), each exactly once.",
+    ),
+    LazyCommand(
+        "worker",
+        "makegood.messaging.cli:worker",
+        "Send apologies as they are queued, until stopped (Ctrl-C or SIGTERM).",
+    ),
+    LazyCommand(
+        "mailbox",
+        "makegood.messaging.cli:mailbox",
+        "Run the built-in SMTP sink: every message is kept as .eml with an index.",
+    ),
+    LazyCommand(
+        "demo",
+        "makegood.demo.cli:demo",
+        "Replay March 2008 at a generated video company, end to end, on the embedded\n"
+        "default (SQLite, DuckDB, the built-in mailbox): nothing else needs to run.",
+    ),
+    LazyCommand(
+        "report",
+        "makegood.reports.cli:report",
+        "What an incident cost and what it bought: affected, excluded, held out, the\n"
+        "funnel, delivery, claims and the claim rate, credits per currency and as a share\n"
+        "of monthly revenue, time to apology, and retention against the holdout group.",
+    ),
+    LazyCommand(
+        "audit",
+        "makegood.audit.cli:audit",
+        "Who did what to which object, when, with the state before and after.",
+    ),
+    LazyCommand(
+        "init",
+        "makegood.entrypoints.cli:init",
+        "Create the database or migrate it to the newest schema (safe to run again).",
+    ),
+    LazyCommand(
+        "serve",
+        "makegood.entrypoints.cli:serve",
+        "Serve the claim pages and the operators' API (docs at /api/docs).",
+    ),
+    LazyCommand(
+        "customers",
+        "makegood.customers.cli:app",
+        "Customers: the people makegood may owe an apology.",
+    ),
+    LazyCommand(
+        "sources",
+        "makegood.sources.cli:app",
+        "Usage data that impact rules read (CSV or Parquet).",
+    ),
+    LazyCommand(
+        "incidents",
+        "makegood.incidents.cli:app",
+        "Incidents: what failed, when, for which services.",
+    ),
+    LazyCommand(
+        "impact",
+        "makegood.impact.cli:app",
+        "Impact: who an incident hurt, and how sure we are.",
+    ),
+    LazyCommand(
+        "campaigns",
+        "makegood.campaigns.cli:app",
+        "Campaigns: the remedy plan for an incident, approved, then executed.",
+    ),
+    LazyCommand(
+        "credits",
+        "makegood.credits.cli:app",
+        "Credits: the ledger of what customers were given.",
+    ),
+    LazyCommand(
+        "billing",
+        "makegood.billing.cli:app",
+        "Billing: hand credits to the billing system.",
+    ),
+    LazyCommand(
+        "keys",
+        "makegood.access.cli:app",
+        "API keys for the HTTP API: each acts for one owner under one role.",
+    ),
+    LazyCommand(
+        "users",
+        "makegood.console.cli:app",
+        "People who sign in to the console (`makegood serve`).",
+    ),
+)
+
+
+class RootGroup(LazyGroup, ReportingGroup):
+    """The root: commands imported on first use; a bad command line exits 1."""
+
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="makegood",
@@ -32,22 +123,8 @@ app = typer.Typer(
     "apologise and credit them exactly once.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=RootGroup,
 )
-app.add_typer(customers_app, name="customers")
-app.add_typer(sources_app, name="sources")
-app.add_typer(incidents_app, name="incidents")
-app.add_typer(impact_app, name="impact")
-app.add_typer(campaigns_app, name="campaigns")
-app.add_typer(credits_app, name="credits")
-app.add_typer(billing_app, name="billing")
-app.add_typer(keys_app, name="keys")
-app.add_typer(users_app, name="users")
-app.command("send")(send)
-app.command("worker")(worker)
-app.command("mailbox")(mailbox)
-app.command("demo")(demo)
-app.command("report")(report)
-app.command("audit")(audit)
 
 
 @app.callback()
@@ -84,10 +161,12 @@ def root(
     ctx.obj = AppContext(settings=settings, json=json_output)
 
 
-@app.command("init")
+# init and serve are listed in COMMANDS like every other command, not registered here.
 @reports_errors
 def init(ctx: typer.Context) -> None:
     """Create the database or migrate it to the newest schema (safe to run again)."""
+    from makegood.db import migrate
+
     app_ = app_context(ctx)
     before, after = migrate.upgrade(app_.engine)
     url = app_.engine.url.render_as_string(hide_password=True)
@@ -100,7 +179,6 @@ def init(ctx: typer.Context) -> None:
     )
 
 
-@app.command("serve")
 @reports_errors
 def serve(
     ctx: typer.Context,

@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
 
+# An impact run refers to its incident by foreign key, so the incidents table must be in the
+# metadata whichever command imported this module (commands are imported lazily).
+from makegood.incidents import models as _incidents  # noqa: F401
+
 CONFIDENCES = ("confirmed", "possible")
 
 

@@ -1,0 +1,79 @@
+"""A Typer group that lists its commands without importing them.
+
+Importing every domain's CLI module up front, and through them SQLAlchemy, the
+settings and Babel, cost over a second before any command could run. The group below
+knows each command's name, where it lives and its one-line help: that is enough for
+``makegood --help``. A command's module is imported only once the command line names
+it (to run it, show its own help or complete its arguments).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click.core import Command
+    from typer._click.core import Context as ClickContext
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command or group of the root: its name, ``module:attribute`` and its help as
+    the root lists it (the first paragraph of the command's own help, exactly)."""
+
+    name: str
+    target: str
+    help: str
+
+    def load(self) -> Command:
+        """Import the module and build the command as ``add_typer``/``command`` would."""
+        module, _, attribute = self.target.partition(":")
+        found = getattr(importlib.import_module(module), attribute)
+        # A throwaway Typer with Typer's defaults, the same ones the root has, so the
+        # command comes out exactly as if it had been registered on the root itself.
+        holder = typer.Typer()
+        if isinstance(found, typer.Typer):
+            holder.add_typer(found, name=self.name)
+        else:
+            holder.command(self.name)(found)
+        return typer.main.get_group(holder).commands[self.name]
+
+
+class Placeholder(TyperCommand):
+    """Stands in for a command in its parent's help until the command is needed."""
+
+    def __init__(self, spec: LazyCommand) -> None:
+        super().__init__(spec.name, help=spec.help)
+        self.spec = spec
+
+
+class LazyGroup(TyperGroup):
+    """A TyperGroup whose ``lazy_commands`` are imported only when resolved.
+
+    Subclass it and set ``lazy_commands``; the root help lists them in that order,
+    after any command registered on the Typer app the usual way.
+    """
+
+    lazy_commands: ClassVar[tuple[LazyCommand, ...]] = ()
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for spec in self.lazy_commands:
+            # Kept in self.commands so that listing, completion and "did you mean"
+            # suggestions see every name, as they would with eager registration.
+            self.commands.setdefault(spec.name, Placeholder(spec))
+
+    def resolve_command(
+        self, ctx: ClickContext, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        """Find the command the command line names, importing it on first use."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None and isinstance(command, Placeholder):
+            command = self.commands[name] = command.spec.load()
+        return name, command, rest
