@@ -227,3 +227,36 @@ def test_an_unreachable_database_is_reported_not_raised(tmp_path):
     found = samples(answer.text)
     assert value(found, "makegood_database_up") == 0
     assert not any(k[0] == "makegood_messages" for k in found)
+
+
+def test_a_claim_link_past_its_deadline_counts_as_expired_as_the_report_counts_it(
+    engine, after_campaigns
+):
+    """Nothing rewrites an offer when its deadline passes: /metrics must still call it
+    expired, as the report does, and the two agree on every status."""
+    from makegood.incidents.models import Incident
+    from makegood.reports.service import incident_report
+
+    _, config, _, _ = after_campaigns
+    now = SENT_AT + timedelta(days=2)
+    with UnitOfWork(engine) as uow:
+        still = list(uow.session.scalars(select(Offer).where(Offer.status == "offered")))
+        assert len(still) >= 3, "too few open claim links to let one lapse"
+        lapsed, on_the_dot = still[0], still[1]
+        lapsed.expires_at = now - timedelta(hours=1)
+        on_the_dot.expires_at = now  # the claim needs a deadline still ahead: this one is past
+        stored = Counter(uow.session.scalars(select(Offer.status)))
+        incidents = list(uow.session.scalars(select(Incident.id)))
+        uow.commit()
+    with served(create_app(config, MovableClock(now))) as base:
+        found = samples(httpx.get(base + "/metrics").text)
+
+    assert value(found, "makegood_offers", status="offered") == stored["offered"] - 2
+    assert value(found, "makegood_offers", status="expired") == stored["expired"] + 2
+    with UnitOfWork(engine) as uow:
+        reported: Counter[str] = Counter()
+        for incident in incidents:
+            for by_status in incident_report(uow.session, incident, now).offers.values():
+                reported.update(by_status)
+    for status in ("planned", "held_out", "granted", "offered", "claimed", "expired", "voided"):
+        assert value(found, "makegood_offers", status=status) == reported[status], status

@@ -64,13 +64,13 @@ def list_(ctx: typer.Context) -> None:
         ]
 
     def human() -> None:
-        from rich.table import Table
+        from makegood.entrypoints.output import literal, table
 
-        table = Table("id", "owner", "role", "prefix", "created", "last used", "revoked")
+        shown = table("id", "owner", "role", "prefix", "created", "last used", "revoked")
         for r in rows:
-            table.add_row(
+            shown.add_row(
                 *(
-                    str(r[c] or "")
+                    literal(r[c])
                     for c in (
                         "id",
                         "owner",
@@ -82,7 +82,7 @@ def list_(ctx: typer.Context) -> None:
                     )
                 )
             )
-        app_.out.print(table)
+        app_.out.print(shown)
 
     app_.emit({"keys": rows}, human)
 

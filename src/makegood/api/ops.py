@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -29,6 +30,7 @@ from makegood.credits.models import LedgerEntry
 from makegood.db import migrate
 from makegood.incidents.models import Incident
 from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, DeliveryAttempt, Message
+from makegood.reports.offer_status import status_at
 
 router = APIRouter(tags=["health"])
 
@@ -80,10 +82,12 @@ STATEMENT_TIMEOUT_MS = 5000
 
 
 class DatabaseCollector:
-    """Counts from the outbox, offers, ledger and incidents, one GROUP BY query each."""
+    """Counts from the outbox, offers, ledger and incidents, one GROUP BY query each;
+    ``now`` is the application's clock, which decides which claim links have expired."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime]) -> None:
         self.engine = engine
+        self.now = now
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -111,7 +115,7 @@ class DatabaseCollector:
             return [
                 *_messages(conn),
                 _attempts(conn),
-                *_offers(conn),
+                *_offers(conn, self.now()),
                 _credits(conn),
                 _incidents(conn),
             ]
@@ -150,18 +154,22 @@ def _attempts(conn: Connection) -> Metric:
     return family
 
 
-def _offers(conn: Connection) -> list[Metric]:
+def _offers(conn: Connection, now: datetime) -> list[Metric]:
     counts = dict.fromkeys(OFFER_STATES, 0)
     claimed = 0
-    rows = conn.execute(
-        select(Offer.status, func.count(), func.count(Offer.claimed_at)).group_by(Offer.status)
-    )
-    for status, n, with_claim in rows:
-        counts[str(status)] = int(n)
+    # Counted as the report counts them: a claim link past its deadline is expired.
+    status = status_at(now)
+    rows = conn.execute(select(status, func.count(), func.count(Offer.claimed_at)).group_by(status))
+    for state, n, with_claim in rows:
+        counts[str(state)] = int(n)
         claimed += int(with_claim)
-    by_status = GaugeMetricFamily("makegood_offers", "Offers by status.", labels=["status"])
-    for status, n in sorted(counts.items()):
-        by_status.add_metric([status], n)
+    by_status = GaugeMetricFamily(
+        "makegood_offers",
+        "Offers by status; a claim link past its deadline counts as expired.",
+        labels=["status"],
+    )
+    for state, n in sorted(counts.items()):
+        by_status.add_metric([state], n)
     claims = CounterMetricFamily(
         "makegood_claims", "Offers claimed through their link, including any voided since."
     )
@@ -212,14 +220,14 @@ def metrics_of(svc: Services) -> Metrics:
         with _building:
             found = svc.extras.get("metrics")
             if not isinstance(found, Metrics):
-                found = _build(svc.engine)
+                found = _build(svc.engine, svc.now)
                 svc.extras["metrics"] = found
     return found
 
 
-def _build(engine: Engine) -> Metrics:
+def _build(engine: Engine, now: Callable[[], datetime]) -> Metrics:
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(engine))
+    registry.register(DatabaseCollector(engine, now))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

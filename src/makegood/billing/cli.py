@@ -31,10 +31,12 @@ def export_(
         result = export(uow.session, out, format_, app_.now(), app_.actor, batch)
         uow.commit()
     result.finish()
+    entries = "entry" if result.exported == 1 else "entries"
     app_.emit(
         {"exported": result.exported, "batch": result.batch_id, "path": str(out)},
         lambda: app_.out.print(
-            f"Exported {result.exported} entr(ies) to {out}"
-            + (f" (batch {result.batch_id})" if result.batch_id else "")
+            f"Exported {result.exported} {entries} to {out}"
+            + (f" (batch {result.batch_id})" if result.batch_id else ""),
+            markup=False,  # the path is shown as it is, brackets and all
         ),
     )

@@ -62,12 +62,12 @@ def list_(ctx: typer.Context) -> None:
         ]
 
     def human() -> None:
-        from rich.table import Table
+        from makegood.entrypoints.output import literal, table
 
-        table = Table("username", "name", "role", "last sign-in", "disabled")
+        shown = table("username", "name", "role", "last sign-in", "disabled")
         for r in rows:
-            table.add_row(*(str(r[k] or "") for k in r))
-        app_.out.print(table)
+            shown.add_row(*(literal(r[k]) for k in r))
+        app_.out.print(shown)
 
     app_.emit({"users": rows}, human)
 

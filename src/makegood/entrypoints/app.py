@@ -6,9 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from makegood import __version__
@@ -20,6 +23,9 @@ from makegood.core.errors import ConfigurationError
 from makegood.db.engine import make_engine
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+DOCS_URL = "/api/docs"
+DOCS_ASSETS_URL = "/api/docs/assets"
+OPENAPI_URL = "/api/openapi.json"
 
 DESCRIPTION = """\
 The operators' API mirrors the `makegood` command line: customers, incidents, impact
@@ -55,9 +61,9 @@ def create_app(
         title="makegood",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/api/docs",
+        docs_url=None,  # served by _api_docs, from local files
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
         lifespan=_sending if with_worker else None,
     )
     app.state.makegood = Services(
@@ -74,10 +80,61 @@ def create_app(
         return claim.too_many(request, exc, settings.company.name)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _front_door(app)
+    _api_docs(app)
     app.include_router(claim.router)
     for router in routes.routers():
         app.include_router(router)
     return app
+
+
+def _front_door(app: FastAPI) -> None:
+    """``/`` leads a person to the console: its sign-in, or its first page when signed in."""
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    def front_door(request: Request) -> Response:
+        # The console checks the session's user itself; this only saves a hop.
+        signed_in = request.session.get("uid") is not None
+        return RedirectResponse("/console" if signed_in else "/console/login", status_code=303)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} API</title>
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi}"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{start}"></script>
+</body>
+</html>
+"""
+
+
+def _api_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/api/docs``: every script and style from this server, none inline,
+    so the console's Content-Security-Policy holds on the page."""
+    from makegood.console.render import HEADERS
+
+    # Swagger UI's script and styles come with the fastapi-offline package rather than
+    # from a CDN, so the docs work offline and behind a strict proxy.
+    bundled = resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(bundled)), name="api-docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        html = DOCS_PAGE.format(
+            title=escape(app.title),
+            assets=escape(root + DOCS_ASSETS_URL),
+            openapi=escape(root + OPENAPI_URL),
+            start=escape(root + "/static/api-docs.js"),
+        )
+        return HTMLResponse(html, headers=HEADERS)
 
 
 @asynccontextmanager

@@ -138,7 +138,9 @@ def _retention_groups(ret: Retention | None) -> Markup | None:
                 share,
                 low,
                 high,
-                f"{percent(active, group.customers)} of {number(group.customers)} active",
+                # Short enough for the chart's margin in any font; the table under
+                # the chart gives the counts.
+                f"{percent(active, group.customers)} active",
                 kind,
             )
         )
@@ -164,25 +166,30 @@ def _retention_difference(ret: Retention | None) -> Markup | None:
         return None
     d = ret.difference
     kind = "neutral" if d.includes_zero else ("good" if d.low > 0 else "bad")
+    # Only the estimate beside the row: with its interval the note outgrew the chart's
+    # margin and was cut. The page states the interval on a line of its own.
     row = Estimate(
-        "Difference",
-        d.value * 100,
-        d.low * 100,
-        d.high * 100,
-        f"{signed(d.value)} pts ({signed(d.low)} to {signed(d.high)})",
-        kind,
+        "Difference", d.value * 100, d.low * 100, d.high * 100, f"{signed(d.value)} pts", kind
     )
     return interval_chart(
         [row],
         key="report-difference",
         title="Difference in retention",
-        desc=f"Apologised-to minus held-out share active: {row.note} percentage points, "
-        f"95% interval by the {ret.method}.",
+        desc=f"Apologised-to minus held-out share active: {interval_note(ret)}, by the "
+        f"{ret.method}.",
         fmt=lambda v: f"{v:+.0f}" if v else "0",
         reference=0.0,
         reference_label="no difference",
         axis_label="percentage points (apologised to minus held out)",
     )
+
+
+def interval_note(ret: Retention) -> str:
+    """The retention difference and its interval in words, for a line of its own."""
+    d = ret.difference
+    if d is None:
+        return ""
+    return f"{signed(d.value)} points, 95% interval {signed(d.low)} to {signed(d.high)} points"
 
 
 def _excluded(r: IncidentReport) -> Markup | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from makegood.reports.figures import charts
+from makegood.reports.figures import charts, interval_note
 from makegood.reports.format import (
     duration,
     money,
@@ -53,6 +53,7 @@ def render(report: IncidentReport) -> str:
         costs=[cost_row(report, c) for c in report.costs],
         window=window(report),
         open_links=report.offers.get("claim", {}).get("offered", 0),
+        interval_note=interval_note,
         ago=duration,
         when=when,
         number=number,

@@ -26,11 +26,11 @@ from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, Message
+from makegood.reports.offer_status import open_at, status_at
 from makegood.reports.retention import Retention, retention
 from makegood.reports.rules import fraction
 from makegood.reports.timing import NO_APOLOGY, TimeToApology, claims_over_time, time_to_apology
 
-# A claim offer past its deadline is expired, whether or not anything marked it so.
 CLAIM_ISSUED = ("offered", "claimed", "expired", "voided")
 RATE_PLACES = Decimal("0.0001")
 SHARE_PLACES = Decimal("0.000001")  # credits over monthly revenue: 0.000001 is 0.0001%
@@ -173,10 +173,9 @@ def _affected(session: Session, incident_id: int) -> dict[str, int]:
 
 
 def _offers(session: Session, incident_id: int, now: datetime) -> dict[str, dict[str, int]]:
-    status = case(
-        (and_(Offer.status == "offered", Offer.expires_at <= now), "expired"),
-        else_=Offer.status,
-    )
+    """Offers by mode and status as of ``now``: a claim past its deadline is expired,
+    whether or not anything marked it so."""
+    status = status_at(now)
     found: dict[str, dict[str, int]] = {}
     for mode, state, n in session.execute(
         select(Offer.mode, status, func.count())
@@ -303,11 +302,7 @@ def _costs(
         str(currency): int(total or 0)
         for currency, total in session.execute(
             select(Offer.currency, func.sum(Offer.amount_minor))
-            .where(
-                Offer.incident_id == incident_id,
-                Offer.status == "offered",
-                Offer.expires_at > now,
-            )
+            .where(Offer.incident_id == incident_id, open_at(now))
             .group_by(Offer.currency)
         )
     }

@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
+from makegood.entrypoints.output import literal, table
 from makegood.sources.models import TABLES
 
 app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).", no_args_is_help=True)
@@ -43,7 +43,8 @@ def add(
         },
         lambda: app.out.print(
             f"{added.table}: {added.rows} row(s) in {added.path} "
-            f"({added.format})" + (f", replacing {added.replaced}" if added.replaced else "")
+            f"({added.format})" + (f", replacing {added.replaced}" if added.replaced else ""),
+            markup=False,  # a glob like [a-z]*.csv is a path, not a style
         ),
     )
 
@@ -67,9 +68,9 @@ def list_(ctx: typer.Context) -> None:
         ]
 
     def human() -> None:
-        table = Table("table", "format", "path", "added")
+        shown = table("table", "format", "path", "added")
         for s in sources:
-            table.add_row(s["table"], s["format"], s["path"], s["added_at"])
-        app.out.print(table)
+            shown.add_row(*map(literal, (s["table"], s["format"], s["path"], s["added_at"])))
+        app.out.print(shown)
 
     app.emit({"sources": sources}, human)
