@@ -1,4 +1,6 @@
-"""The CLI contract, driven as a user would: the `makegood` process with --json."""
+"""The CLI contract, driven as a user would: `makegood --json ...` with its environment
+and working directory (in this process, see tests/support/cli.py, except where the
+test is about processes: the mailbox and the worker until stopped)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cli
 from tests.support import truth as gt
 
 
@@ -17,14 +20,7 @@ def makegood(
     *args: str, db: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
 ) -> tuple[int, dict]:
     full_env = {**os.environ, "MAKEGOOD_DATABASE_URL": db, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "makegood", "--json", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli.run(["--json", *args], cwd=cwd, env=full_env, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"makegood {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     lines = proc.stdout.strip().splitlines()
@@ -165,6 +161,7 @@ def test_global_now_option_replays_history(world):
     assert ran["confirmed"] > 0 and ran["possible"] == 0
 
 
+@pytest.mark.usefixtures("demo_port")  # no --port: 8000, unless another demo has it
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_url):
     _, demo = makegood(
@@ -195,22 +192,10 @@ def test_demo_runs_both_seed_cases_on_the_embedded_default(tmp_path, database_ur
 
 
 def test_help_explains_every_command(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "makegood", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=True,
-    ).stdout
+    out = cli.run(["--help"], cwd=tmp_path, check=True).stdout
     for command in ("init", "customers", "sources", "incidents", "impact", "demo"):
         assert command in out
-    impact_help = subprocess.run(
-        [sys.executable, "-m", "makegood", "impact", "run", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=True,
-    ).stdout
+    impact_help = cli.run(["impact", "run", "--help"], cwd=tmp_path, check=True).stdout
     assert "habitual_usage" in impact_help and "--rule" in impact_help
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from makegood.core.tokens import Sealer
 from makegood.credits.service import claim
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
+from tests.support import cli
 from tests.support import truth as gt
 from tests.support.delivery import executed
 from tests.support.world import SECRET, build_world
@@ -26,13 +26,7 @@ def makegood(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MAKEGOOD_DATABASE_URL": db, "MAKEGOOD_NOW": now.isoformat()}
     flags = ["--json"] if json_output else []
-    return subprocess.run(
-        [sys.executable, "-m", "makegood", *flags, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli.run([*flags, *args], env=env, timeout=120)
 
 
 def one_object(proc: subprocess.CompletedProcess[str]) -> dict:

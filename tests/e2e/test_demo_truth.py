@@ -25,6 +25,7 @@ from makegood.db.uow import UnitOfWork
 from makegood.demo import truth
 from makegood.demo.walkthrough import scenario
 from makegood.impact.models import Impact
+from tests.support.demo_port import demo_port_held
 
 CUSTOMERS = 3_000
 SEED = 11
@@ -54,9 +55,10 @@ def demo(directory: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     directory = tmp_path_factory.mktemp("demo") / "makegood-demo"
-    first = demo(directory)
-    billing = (directory / "billing.csv").read_text()
-    second = demo(directory)  # the same directory: rebuilt, not added to
+    with demo_port_held():  # no --port: 8000, unless another demo has it
+        first = demo(directory)
+        billing = (directory / "billing.csv").read_text()
+        second = demo(directory)  # the same directory: rebuilt, not added to
     return first | {"billing_csv": billing}, second | {"billing_csv": None}
 
 

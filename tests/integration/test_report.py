@@ -12,7 +12,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,6 +35,7 @@ from makegood.messaging.sender import Sender
 from makegood.policy.schema import parse_policy
 from makegood.reports.schemas import ReportOut
 from makegood.reports.service import incident_report
+from tests.support import cli
 from tests.support import truth as gt
 from tests.support.claims import delivered_links
 from tests.support.delivery import SENT_AT, executed, settings
@@ -456,13 +456,7 @@ def makegood(*args: str, db: str, json: bool = True) -> subprocess.CompletedProc
         "MAKEGOOD_NOW": LATER.isoformat(),
         "COLUMNS": "250",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "makegood", *(["--json"] if json else []), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli.run([*(["--json"] if json else []), *args], env=env, timeout=120)
 
 
 def test_an_incident_without_a_campaign_still_gets_a_report_and_a_page(engine, world, tmp_path):
