@@ -23,15 +23,30 @@ from makegood.messaging.letters import LetterFacts, Shipment, compose
 from makegood.messaging.rendering import Renderer
 
 HERE = Path(__file__).parent
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Customers of the two 2008 seed cases, each in their own country, zone and currency.
 PEOPLE = {
     "en-US": ("Sam", "US", "America/Los_Angeles", "USD", 899),
     "de-DE": ("Lena", "DE", "Europe/Berlin", "EUR", 899),
     "ja-JP": ("Haruto", "JP", "Asia/Tokyo", "JPY", 1590),
     "fr-FR": ("Camille", "FR", "Europe/Paris", "EUR", 899),
+    "en-CA": ("Olivia", "CA", "America/Toronto", "CAD", 1899),
+    "ar-BH": ("مريم", "BH", "Asia/Bahrain", "BHD", 3900),
+    "ko-KR": ("지우", "KR", "Asia/Seoul", "KRW", 13500),
+    "zh-CN": ("小明", "CN", "Asia/Shanghai", "CNY", 3000),
 }
 # The incidents' customer-facing summaries, as the operator declared them
-# (`incidents declare --summary ... --summary-for de=...`): the demo's own.
+# (`incidents declare --summary ... --summaries FILE`): the demo's own. It has none in
+# Korean or Chinese, so those letters show the sentence makegood writes itself.
 SHIPPING, STREAMING = Scenario().shipping, Scenario().streaming
 COMPANY = CompanySettings(
     name="Example Video",
@@ -41,6 +56,10 @@ COMPANY = CompanySettings(
         "DE": "0800 555 0100",
         "FR": "0 800 555 010",
         "JP": "0120-555-010",
+        "CA": "1-800-555-0199",
+        "BH": "8000 5550",
+        "KR": "080-555-0100",
+        "CN": "400-555-0100",
         "default": "+1 800 555 0100",
     },
 )
@@ -52,13 +71,16 @@ def letters() -> list[tuple[str, str, LetterFacts]]:
         shipping = LetterFacts(
             kind="automatic_credit",
             first_name=name,
-            email=f"{name.lower()}@example.com",
+            email=f"{name.lower()}@example.com"
+            if name.isascii()
+            else f"member.{country.lower()}@example.com",
             locale=tag,
             timezone=zone,
             country=country,
             incident_title="Shipping system down",
             incident_summary=SHIPPING.summary,
             incident_summaries=SHIPPING.summaries,
+            incident_services=(SHIPPING.service,),
             # Monday 24 March 2008, most of the day in the US.
             incident_start=datetime(2008, 3, 24, 12, tzinfo=UTC),
             incident_end=datetime(2008, 3, 25, 3, tzinfo=UTC),
@@ -83,6 +105,7 @@ def letters() -> list[tuple[str, str, LetterFacts]]:
             incident_title="Streaming failures",
             incident_summary=STREAMING.summary,
             incident_summaries=STREAMING.summaries,
+            incident_services=(STREAMING.service,),
             # An evening in the Americas: Wednesday 26 March 2008, 02:00-05:00 UTC.
             incident_start=datetime(2008, 3, 26, 2, tzinfo=UTC),
             incident_end=datetime(2008, 3, 26, 5, tzinfo=UTC),
@@ -103,7 +126,7 @@ def main() -> None:
     sender, reply_to = mime.addresses(COMPANY)
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless"])
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         page = browser.new_page(viewport={"width": 680, "height": 300})
         for number, (tag, kind, facts) in enumerate(letters(), 1):
             letter = compose(renderer, facts, COMPANY)

@@ -106,7 +106,9 @@ def test_a_firing_alert_opens_one_incident_from_its_labels_and_annotations(engin
     [incident] = incidents(engine)
     assert answer.json() == {"opened": [incident.id], "resolved": [], "unchanged": 0, "ignored": 0}
     assert incident.title == "Videos would not start"
-    assert incident.summary == "Playback failed for many members."
+    # The description is monitoring's text for engineers: kept, never read by customers.
+    assert incident.summary == ""
+    assert incident.notes == "Playback failed for many members."
     assert incident.services == ["streaming"]
     assert incident.regions == ["us-east", "eu-west"]
     assert incident.severity == "critical"

@@ -118,9 +118,10 @@ def test_every_locale_renders_both_kinds_with_its_own_templates(tag, kind):
 def test_a_locale_without_templates_borrows_its_language_then_english():
     austrian = compose(RENDERER, dataclasses.replace(FACTS, locale="de-AT"), CompanySettings())
     assert austrian.locale == "de-DE" and "gestern" in austrian.text
-    italian = compose(RENDERER, dataclasses.replace(FACTS, locale="it-IT"), CompanySettings())
-    # English templates get English words, not "ieri" in an English sentence.
-    assert italian.locale == "en-US" and "yesterday" in italian.text
+    # Swedish has no letters: the company's default (en-US) serves it, with English
+    # words throughout, not "igår" in an English sentence.
+    swedish = compose(RENDERER, dataclasses.replace(FACTS, locale="sv-SE"), CompanySettings())
+    assert swedish.locale == "en-US" and "yesterday" in swedish.text
 
 
 def test_customer_data_is_escaped_in_html_and_cannot_inject_headers():
@@ -182,9 +183,12 @@ def test_each_letter_takes_the_incident_summary_in_its_own_language():
     assert FACTS.incident_summary not in austrian.text
     japanese = compose(RENDERER, dataclasses.replace(facts, locale="ja-JP"), company)
     assert "配送が止まりました。" in japanese.text
-    # No Italian letter and no Italian summary: English throughout.
+    # No Swedish letter and no Swedish summary: English throughout.
+    swedish = compose(RENDERER, dataclasses.replace(facts, locale="sv-SE"), company)
+    assert FACTS.incident_summary in swedish.text
+    # An Italian letter with no Italian summary never carries the English sentence.
     italian = compose(RENDERER, dataclasses.replace(facts, locale="it-IT"), company)
-    assert FACTS.incident_summary in italian.text
+    assert italian.locale == "it-IT" and FACTS.incident_summary not in italian.text
 
 
 def test_the_email_round_trips_through_a_standard_parser():

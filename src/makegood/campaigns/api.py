@@ -83,6 +83,8 @@ def detail(session: Session, campaign: Campaign) -> CampaignOut:
         budget=dict(data.get("budget", {})),
         over_budget=dict(data.get("over_budget", {})),
         largest=list(data.get("largest", [])),
+        letters=list(data.get("letters", [])),
+        generated_summaries=dict(data.get("generated_summaries", {})),
         approvers=data["approvers"],
         offers_by_status=data["offers_by_status"],
     )

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from makegood.core.errors import InvalidInputError
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
+from makegood.entrypoints.output import literal, table
 
 app = typer.Typer(
     help="Campaigns: the remedy plan for an incident, approved, then executed.",
@@ -36,11 +36,18 @@ def _show_preview(app_: Any, data: dict[str, Any]) -> None:
         out.print(f"  total {currency}: {total}" + (f" (budget {budget})" if budget else ""))
     if data.get("over_budget"):
         out.print("  [yellow]over budget: two different approvers are needed[/yellow]")
+    for row in data.get("letters", []):
+        note = (
+            "no summary in this language: makegood's own sentence"
+            if row["summary"] == "generated"
+            else "summary written for it"
+        )
+        out.print(f"  letters in {row['locale']}: {row['customers']} ({note})")
     if data.get("largest"):
-        table = Table("customer", "amount", title="largest credits, per currency")
+        shown = table("customer", "amount", title="largest credits, per currency")
         for row in data["largest"]:
-            table.add_row(row["customer_id"], f"{row['amount']} {row['currency']}")
-        out.print(table)
+            shown.add_row(literal(row["customer_id"]), f"{row['amount']} {row['currency']}")
+        out.print(shown)
 
 
 @app.command("plan")
@@ -181,6 +188,29 @@ def execute_(
             "message(s)."
         ),
     )
+    _warn_generated(app_, campaign_id)
+
+
+def _warn_generated(app_: Any, campaign_id: int) -> None:
+    """Say, before anything is sent, which letters carry no summary a person wrote."""
+    from makegood.campaigns.service import get
+    from makegood.messaging.preview import languages
+    from makegood.messaging.rendering import Renderer
+
+    with app_.uow() as uow:
+        campaign = get(uow.session, campaign_id)
+        found = languages(
+            uow.session, campaign, Renderer(app_.settings.templates_dir), app_.settings.company
+        )
+        incident_id = campaign.incident_id
+    if found["generated_summaries"] and not app_.json:
+        listed = ", ".join(f"{tag} ({n})" for tag, n in found["generated_summaries"].items())
+        app_.err.print(
+            f"[yellow]No summary is written for letters in {listed}[/yellow]: they say what "
+            "failed in makegood's own sentence for their language. `makegood incidents "
+            f"summarize {incident_id} --summary-for LOCALE=TEXT` before `makegood send` "
+            "changes that."
+        )
 
 
 @app.command("show")

@@ -54,6 +54,15 @@ class LargestCredit(Out):
     currency: Currency
 
 
+class LetterLanguage(Out):
+    locale: str = Field(description="The template set the letters use.")
+    summary: str = Field(
+        description="written: a person wrote the summary in this language; generated: "
+        "the letters say what failed in a sentence makegood writes for the language."
+    )
+    customers: int
+
+
 class CampaignItem(Out):
     id: int
     incident: int
@@ -82,6 +91,14 @@ class CampaignOut(CampaignItem):
     budget: Totals
     over_budget: Totals = Field(description="Currencies whose total is over the budget.")
     largest: list[LargestCredit] = Field(description="The ten largest credits per currency.")
+    letters: list[LetterLanguage] = Field(
+        default_factory=list, description="Customers by the language of their letter."
+    )
+    generated_summaries: dict[str, int] = Field(
+        default_factory=dict,
+        description="Letter locales with no summary written in their language, and how "
+        "many customers read makegood's own sentence in each.",
+    )
     approvers: list[str]
     offers_by_status: dict[str, int]
 

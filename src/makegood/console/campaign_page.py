@@ -639,6 +639,7 @@ def _preview_view(data: dict[str, Any]) -> dict[str, Any]:
             for c, t in totals.items()
         ],
         "largest": largest,
+        "letters": list(data.get("letters", [])),
     }
 
 

@@ -48,6 +48,9 @@ class ClaimView:
     incident_title: str
     incident_summary: str
     incident_summaries: dict[str, str]
+    incident_services: tuple[str, ...] = ()
+    incident_start: datetime | None = None
+    incident_end: datetime | None = None
 
 
 def look(session: Session, token: str, now: datetime) -> ClaimView | None:
@@ -63,6 +66,9 @@ def look(session: Session, token: str, now: datetime) -> ClaimView | None:
             Incident.title,
             Incident.summary,
             Incident.summaries,
+            Incident.services,
+            Incident.start_at,
+            Incident.end_at,
         )
         .join(ClaimToken, ClaimToken.offer_id == Offer.id)
         .join(Customer, Customer.customer_id == Offer.customer_id)
@@ -71,7 +77,8 @@ def look(session: Session, token: str, now: datetime) -> ClaimView | None:
     ).first()
     if found is None:
         return None
-    offer, first, locale, zone, country, bill, title, summary, summaries = found
+    offer, first, locale, zone, country, bill, title, summary, summaries = found[:9]
+    services, started, ended = found[9:]
     status = offer.status
     if status == "offered" and offer.expires_at is not None and offer.expires_at <= now:
         status = "expired"
@@ -92,6 +99,9 @@ def look(session: Session, token: str, now: datetime) -> ClaimView | None:
         incident_title=title,
         incident_summary=summary or "",
         incident_summaries=dict(summaries or {}),
+        incident_services=tuple(services or ()),
+        incident_start=started,
+        incident_end=ended,
     )
 
 

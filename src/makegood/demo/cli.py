@@ -60,7 +60,8 @@ def demo(
         typer.Option(
             min=1,
             max=65_535,
-            help="With --serve: the port to serve on (the claim links in the mailbox point there).",
+            help="The port the letters' claim links point to, and that --serve listens on "
+            "(a run without --serve takes another when this one is in use).",
         ),
     ] = 8000,
 ) -> None:
@@ -104,7 +105,9 @@ def demo(
         raise InvalidInputError(f"--holdout: {holdout} must be at least 0 and below 50")
     if serve:
         _check_free(port)
-    options = Options(directory, customers, seed, percent, port if serve else None)
+    # The letters' claim links point to --port, where `makegood demo --serve` listens;
+    # a plain run falls back to a free port only when that one is taken.
+    options = Options(directory, customers, seed, percent, port if serve or _free(port) else None)
     with Steps(None if app.json else app.err) as steps:
         result = run_demo(options, steps)
     login = None
@@ -122,11 +125,17 @@ def demo(
         keep_serving(result, options)
 
 
-def _check_free(port: int) -> None:
+def _free(port: int) -> bool:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            raise InvalidInputError(
-                f"--port: 127.0.0.1:{port} is in use; stop what runs there or choose another port"
-            ) from None
+            return False
+    return True
+
+
+def _check_free(port: int) -> None:
+    if not _free(port):
+        raise InvalidInputError(
+            f"--port: 127.0.0.1:{port} is in use; stop what runs there or choose another port"
+        )

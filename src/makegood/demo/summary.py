@@ -4,17 +4,19 @@ claimed, counted from this run's records; then where to look next."""
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from makegood.core.money import format_major
 from makegood.demo.synthetic import US_EASTERN
 from makegood.demo.walkthrough import DemoResult
+from makegood.entrypoints.output import table
 
 # The figures the generator's ground truth must match exactly.
 CHECKED = ("confirmed", "possible", "excluded", "held_out", "credited", "claimed", "late_refused")
@@ -106,14 +108,12 @@ def show(
         f"\n[bold]March 2008, replayed[/bold] for {_n(r.customers)} generated customers "
         f"(seed {r.seed}, {r.holdout}% held out)\n"
     )
-    table = Table(header_style="bold")
-    table.add_column("")
-    for inc in r.incidents:
-        table.add_column(f"{inc['id']} · {inc['title']}", overflow="fold")
+    titles = (f"{inc['id']} · {inc['title']}" for inc in r.incidents)
+    shown = table("", *titles, header_style="bold")
     columns = [_column(inc) for inc in r.incidents]
     for n, row in enumerate(ROWS):
-        table.add_row(row, *(c[n] for c in columns), end_section=row in ("time to apology",))
-    out.print(table)
+        shown.add_row(row, *(c[n] for c in columns), end_section=row in ("time to apology",))
+    out.print(shown)
     _notes(out, r)
     _where(out, r, console)
     out.print(f"\nDone in {seconds:.0f} s.")
@@ -163,4 +163,23 @@ def _where(out: Console, r: DemoResult, console: dict[str, str] | None) -> None:
         )
     else:
         out.print("  console   `makegood demo --serve` runs the demo and keeps the console open")
-    out.print(f"  database  makegood --database {r.database_url} campaigns show 2")
+        out.print(
+            f"  claims    the letters' links ({r.base_url}/claim/...) answer while "
+            f"`makegood demo --serve` runs: it listens on {r.base_url}"
+        )
+    out.print(f"  database  {_command()} --database {r.database_url} campaigns show 2")
+    if _command() != "makegood":
+        out.print(
+            "            (from the makegood checkout; `make install-tool` there gives you a "
+            "`makegood` command for any directory)"
+        )
+
+
+def _command() -> str:
+    """How this user can run makegood: the command itself when it is on their PATH,
+    else through uv from the checkout."""
+    own = Path(sys.prefix, "bin").resolve()  # `uv run` puts the checkout's venv first
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != own
+    )
+    return "makegood" if shutil.which("makegood", path=path) else "uv run makegood"

@@ -125,6 +125,8 @@ class Scenario:
                 "previstos para aquele dia saíram com atraso.",
                 "es": "Nuestro sistema de envíos estuvo caído casi todo el día y los pedidos "
                 "previstos para ese día salieron con retraso.",
+                "ar": "تعطّل نظام الشحن لدينا معظم اليوم، فتأخّر إرسال الطلبات التي كان موعدها "
+                "ذلك اليوم.",
             },
         )
     )
@@ -145,6 +147,7 @@ class Scenario:
                 "paravam no meio.",
                 "es": "El streaming falló para muchos miembros: los vídeos no se iniciaban o se "
                 "detenían a mitad.",
+                "ar": "تعطّل البث لدى كثير من المشتركين: لم تبدأ مقاطع الفيديو أو توقّفت في منتصفها.",
             },
         )
     )

@@ -42,6 +42,7 @@ from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo import claims, truth
+from makegood.demo.company import COMPANY
 from makegood.demo.progress import Steps
 from makegood.demo.server import MailboxProcess, MovableClock, served
 from makegood.demo.synthetic import US_EASTERN, Outage, Scenario, generate
@@ -155,6 +156,7 @@ def demo_settings(
         secret_key=secret_key,
         smtp_url=smtp_url,
         mailbox_dir=mailbox_dir,
+        company=COMPANY,
         # Every customer of the replay comes from 127.0.0.1: no per-address limit.
         web=WebSettings(claim_rate_per_minute=0),
     )

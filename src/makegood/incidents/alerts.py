@@ -173,8 +173,10 @@ def _parse_one(index: int, alert: AlertmanagerAlert) -> Parsed | None:
             start=alert.startsAt,
             end=None if alert.status == "firing" else end,
             title=_title(alert),
-            summary=alert.annotations.get(SUMMARY_ANNOTATION)
-            or alert.annotations.get("description", ""),
+            # Monitoring text is for engineers: customers read only what a person wrote
+            # for them (the makegood_summary annotation, or a summary written later).
+            summary=alert.annotations.get(SUMMARY_ANNOTATION, ""),
+            notes=alert.annotations.get("description", ""),
             cause=causes[0] if causes else None,
             severity=_severity(alert.labels),
             regions=tuple(regions),

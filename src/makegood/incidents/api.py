@@ -14,8 +14,21 @@ from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.core.errors import InvalidInputError
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
-from makegood.incidents.schemas import ImpactCounts, IncidentIn, IncidentOut, ResolveIn
-from makegood.incidents.service import Declaration, declare, get, impact_counts, resolve
+from makegood.incidents.schemas import (
+    ImpactCounts,
+    IncidentIn,
+    IncidentOut,
+    ResolveIn,
+    SummariesIn,
+)
+from makegood.incidents.service import (
+    Declaration,
+    declare,
+    get,
+    impact_counts,
+    resolve,
+    write_summaries,
+)
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], responses=COMMON)
 
@@ -26,6 +39,7 @@ def incident_out(incident: Incident, counts: dict[str, int]) -> IncidentOut:
         title=incident.title,
         summary=incident.summary,
         summaries=dict(incident.summaries or {}),
+        notes=incident.notes or "",
         services=list(incident.services),
         regions=list(incident.regions),
         devices=list(incident.devices),
@@ -52,6 +66,7 @@ def declare_incident(body: IncidentIn, uow: Uow, svc: Svc, caller: Operator) -> 
         title=body.title,
         summary=body.summary,
         summaries=body.summaries,
+        notes=body.notes,
         cause=body.cause,
         severity=body.severity,
         regions=tuple(body.regions),
@@ -105,5 +120,25 @@ def resolve_incident(
         incident = resolve(uow.session, incident_id, end, now, actor(caller))
     except InvalidInputError as exc:
         raise ApiError(422, exc.kind, exc.message, "end") from None
+    uow.commit()
+    return incident_out(incident, impact_counts(uow.session, incident_id))
+
+
+@router.put(
+    "/{incident_id}/summary",
+    response_model=IncidentOut,
+    responses={**NOT_FOUND, **MALFORMED},
+)
+def write_summary(
+    incident_id: IncidentId, body: SummariesIn, uow: Uow, svc: Svc, caller: Operator
+) -> IncidentOut:
+    """Write the summary customers read, in one language or many, as `makegood incidents
+    summarize` does; letters not yet sent use it."""
+    try:
+        incident = write_summaries(
+            uow.session, incident_id, body.summary, body.summaries, svc.now(), actor(caller)
+        )
+    except InvalidInputError as exc:
+        raise ApiError(422, exc.kind, exc.message, "summaries") from None
     uow.commit()
     return incident_out(incident, impact_counts(uow.session, incident_id))

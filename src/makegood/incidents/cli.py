@@ -1,23 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
+from makegood.entrypoints.output import NOTHING, literal, table
 from makegood.incidents.service import (
     Declaration,
     declare,
     get,
     impact_counts,
     list_incidents,
+    read_summaries,
     resolve,
     snapshot,
+    write_summaries,
 )
 
 app = typer.Typer(help="Incidents: what failed, when, for which services.", no_args_is_help=True)
@@ -55,6 +58,15 @@ def declare_(
             "reader's locale, then language, then --summary.",
         ),
     ] = None,
+    summaries: Annotated[
+        Path | None,
+        typer.Option(
+            "--summaries",
+            help="Summaries in many languages at once: a TOML or JSON file of "
+            'LOCALE = "text" (e.g. de-DE, ja, es-MX).',
+        ),
+    ] = None,
+    notes: Annotated[str, typer.Option(help="Notes for engineers; never shown to customers.")] = "",
     cause: Annotated[
         str | None, typer.Option(help="Cause category, e.g. third_party or planned.")
     ] = None,
@@ -77,7 +89,8 @@ def declare_(
         end=None if end is None else instant_option(end, "--end"),
         title=title,
         summary=summary,
-        summaries=_translations(summary_for or []),
+        summaries=_summaries_given(summary_for, summaries),
+        notes=notes,
         cause=cause,
         severity=severity,
         regions=tuple(region or ()),
@@ -89,6 +102,62 @@ def declare_(
         uow.commit()
         data = snapshot(incident)
     app.emit(data, lambda: app.out.print(f"Declared incident {data['id']}: {data['title']}"))
+    _say_languages(app, data)
+
+
+@app.command("summarize")
+@reports_errors
+def summarize_(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident id.")],
+    summary: Annotated[
+        str | None,
+        typer.Option(help="What happened, for customers, in the company's default language."),
+    ] = None,
+    summary_for: Annotated[
+        list[str] | None,
+        typer.Option("--summary-for", help="The summary in a language, as LOCALE=TEXT (repeat)."),
+    ] = None,
+    summaries: Annotated[
+        Path | None,
+        typer.Option("--summaries", help='A TOML or JSON file of LOCALE = "text".'),
+    ] = None,
+) -> None:
+    """Write the summary customers read (in one language or many); letters not yet
+    sent use it. An incident from monitoring has none until a person writes it."""
+    app = app_context(ctx)
+    with app.uow() as uow:
+        incident = write_summaries(
+            uow.session,
+            incident_id,
+            summary,
+            _summaries_given(summary_for, summaries),
+            app.now(),
+            app.actor,
+        )
+        uow.commit()
+        data = snapshot(incident)
+    app.emit(data, lambda: app.out.print(f"Incident {incident_id}: summary written"))
+    _say_languages(app, data)
+
+
+def _summaries_given(pairs: list[str] | None, path: Path | None) -> dict[str, str]:
+    given = read_summaries(path) if path is not None else {}
+    return {**given, **_translations(pairs or [])}
+
+
+def _say_languages(app: Any, data: dict[str, Any]) -> None:
+    """Tell the person which languages have a summary; the rest get a made sentence."""
+    if app.json:
+        return
+    default = app.settings.company.default_locale
+    written = sorted(data["summaries"]) + ([f"{default} (--summary)"] if data["summary"] else [])
+    app.err.print(
+        "Summary for customers written in: "
+        + (", ".join(written) if written else "no language")
+        + ". Letters in any other language say what failed in a sentence makegood writes "
+        "for that language from the services and times; `makegood campaigns plan` counts them."
+    )
 
 
 @app.command("resolve")
@@ -117,17 +186,22 @@ def list_(ctx: typer.Context) -> None:
         rows = [snapshot(i) for i in list_incidents(uow.session)]
 
     def human() -> None:
-        table = Table("id", "title", "services", "start (UTC)", "end (UTC)", "cause")
+        shown = table("id", "title", "services", "start (UTC)", "end (UTC)", "cause")
         for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["title"],
-                ", ".join(r["services"]),
-                r["start"],
-                r["end"] or "ongoing",
-                r["cause"] or "",
+            shown.add_row(
+                *map(
+                    literal,
+                    (
+                        r["id"],
+                        r["title"],
+                        ", ".join(r["services"]),
+                        r["start"],
+                        r["end"] or "ongoing",
+                        r["cause"],
+                    ),
+                )
             )
-        app.out.print(table)
+        app.out.print(shown)
 
     app.emit({"incidents": rows}, human)
 
@@ -157,19 +231,38 @@ def show(
         ]
 
     def human() -> None:
-        app.out.print(f"[bold]Incident {data['id']}[/bold]: {data['title']}")
+        from rich.markup import escape
+
+        app.out.print(f"[bold]Incident {data['id']}[/bold]: {escape(data['title'])}")
         for key in ("services", "start", "end", "severity", "cause", "summary"):
-            value = data[key]
-            app.out.print(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
+            app.out.print(f"  {key}: {_shown(key, data[key])}", markup=False)
         counts = data["impacts"]
         app.out.print(f"  impacts: {counts['confirmed']} confirmed, {counts['possible']} possible")
         if data["sample"]:
-            table = Table("customer", "confidence", "magnitude", "rule")
+            shown = table("customer", "confidence", "magnitude", "rule")
             for s in data["sample"]:
-                table.add_row(s["customer_id"], s["confidence"], str(s["magnitude"]), s["rule"])
-            app.out.print(table)
+                shown.add_row(
+                    *map(literal, (s["customer_id"], s["confidence"], s["magnitude"], s["rule"]))
+                )
+            app.out.print(shown)
+        every = counts["confirmed"] + counts["possible"]
+        if every > len(data["sample"]):
+            app.out.print(
+                f"  … and {every - len(data['sample'])} more: "
+                f"makegood incidents show {incident_id} --top {every} lists them all",
+                markup=False,
+            )
 
     app.emit(data, human)
+
+
+def _shown(key: str, value: object) -> str:
+    """A field of ``incidents show`` for people: lists joined, gaps as a dash."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or NOTHING
+    if value is None or value == "":
+        return "ongoing" if key == "end" else NOTHING
+    return str(value)
 
 
 def _translations(items: list[str]) -> dict[str, str]:

@@ -23,6 +23,9 @@ class Incident(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     # The summary in other languages, by BCP 47 tag ("de-DE") or language ("ja").
     summaries: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # For engineers, never shown to customers: what monitoring said (an alert's
+    # description), or what the incident engineer noted.
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     services: Mapped[list[str]] = mapped_column(JSON)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
     devices: Mapped[list[str]] = mapped_column(JSON, default=list)

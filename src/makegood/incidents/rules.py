@@ -6,9 +6,6 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from babel import Locale, UnknownLocaleError
-
-from makegood.core.locales import closest
 from makegood.incidents.models import SEVERITIES
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -47,6 +44,8 @@ def check_severity(severity: str) -> str:
 
 def check_summaries(summaries: dict[str, str]) -> dict[str, str]:
     """Translations of the summary, keyed by a locale ("de-DE") or a language ("ja")."""
+    from babel import Locale, UnknownLocaleError  # only here: listing incidents needs no Babel
+
     clean = {}
     for tag, text in summaries.items():
         key = tag.strip().replace("_", "-")
@@ -60,9 +59,3 @@ def check_summaries(summaries: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"summary for {tag!r} is empty")
         clean[key] = text.strip()
     return clean
-
-
-def summary_for(summary: str, summaries: dict[str, str], tag: str) -> str:
-    """The summary in the reader's locale, else their language, else the default."""
-    key = closest(tag, summaries)
-    return summaries[key] if key is not None else summary

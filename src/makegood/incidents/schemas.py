@@ -70,6 +70,9 @@ class IncidentIn(Body):
     source_ref: Text | None = Field(
         default=None, max_length=200, description="Reference in the source system."
     )
+    notes: Text = Field(
+        default="", max_length=10_000, description="Notes for engineers; never shown to customers."
+    )
 
     @field_validator("services", "regions", "devices")
     @classmethod
@@ -108,6 +111,26 @@ class IncidentIn(Body):
         return value
 
 
+class SummariesIn(Body):
+    """The summary customers read, and its translations (added to those already there)."""
+
+    summary: Text | None = Field(
+        default=None,
+        max_length=10_000,
+        description="In the company's default language; leave out to keep the present one.",
+    )
+    summaries: dict[Text, Text] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="By locale or language (de-DE, ja); each replaces that language's.",
+    )
+
+    @field_validator("summaries")
+    @classmethod
+    def _summaries(cls, value: dict[str, str]) -> dict[str, str]:
+        return _checked(check_summaries, value)
+
+
 class ResolveIn(Body):
     end: Instant | None = Field(default=None, description="When it ended; defaults to now.")
 
@@ -122,6 +145,7 @@ class IncidentOut(Out):
     title: str
     summary: str
     summaries: dict[str, str]
+    notes: str = Field(description="For engineers (e.g. an alert's description).")
     services: list[str]
     regions: list[str]
     devices: list[str]

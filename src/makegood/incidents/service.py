@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
-from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.rules import (
     check_severity,
@@ -29,6 +31,8 @@ class Declaration:
     title: str
     summary: str = ""
     summaries: dict[str, str] = field(default_factory=dict)
+    # For engineers only (an alert's description); never in a letter.
+    notes: str = ""
     cause: str | None = None
     severity: str = "major"
     regions: tuple[str, ...] = ()
@@ -42,6 +46,7 @@ def snapshot(incident: Incident) -> dict[str, Any]:
         "title": incident.title,
         "summary": incident.summary,
         "summaries": dict(incident.summaries or {}),
+        "notes": incident.notes or "",
         "services": list(incident.services),
         "regions": list(incident.regions),
         "devices": list(incident.devices),
@@ -72,6 +77,7 @@ def declare(session: Session, d: Declaration, now: datetime, actor: str) -> Inci
         title=d.title.strip(),
         summary=d.summary.strip(),
         summaries=summaries,
+        notes=d.notes.strip(),
         services=services,
         regions=regions,
         devices=devices,
@@ -133,11 +139,72 @@ def resolve(
     return incident
 
 
+def write_summaries(
+    session: Session,
+    incident_id: int,
+    summary: str | None,
+    summaries: dict[str, str],
+    now: datetime,
+    actor: str,
+) -> Incident:
+    """Set the summary customers read and add or replace its translations (audited)."""
+    incident = get(session, incident_id)
+    try:
+        clean = check_summaries(summaries)
+    except ValueError as exc:
+        raise InvalidInputError(f"incident {incident_id}: {exc}") from None
+    if summary is None and not clean:
+        raise InvalidInputError(
+            "give --summary, --summary-for LOCALE=TEXT or --summaries FILE: nothing to write"
+        )
+    before = snapshot(incident)
+    if summary is not None:
+        incident.summary = summary.strip()
+    incident.summaries = {**dict(incident.summaries or {}), **clean}
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="incident.summarized",
+        object_type="incident",
+        object_id=incident.id,
+        before=before,
+        after=snapshot(incident),
+    )
+    return incident
+
+
+def read_summaries(path: Path) -> dict[str, str]:
+    """Summaries by locale from a TOML table or a JSON object: {"de-DE": "...", ...}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot read the summaries file ({exc})") from None
+    try:
+        data: object = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{path}, line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"{path}: not TOML ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise InvalidInputError(f'{path}: expected a table of LOCALE = "summary" lines')
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{path}: {key}: the summary must be text")
+    return {str(k): str(v) for k, v in data.items()}
+
+
 def list_incidents(session: Session) -> list[Incident]:
     return list(session.scalars(select(Incident).order_by(Incident.start_at.desc(), Incident.id)))
 
 
 def impact_counts(session: Session, incident_id: int) -> dict[str, int]:
+    # Imported here: its partitioned table loads SQLAlchemy's PostgreSQL dialect, which
+    # `incidents list` and `declare` have no use for.
+    from makegood.impact.models import Impact
+
     rows = session.execute(
         select(Impact.confidence, func.count())
         .where(Impact.incident_id == incident_id)

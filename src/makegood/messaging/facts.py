@@ -173,6 +173,7 @@ def letter_facts(
         incident_title=incident.title,
         incident_summary=incident.summary,
         incident_summaries=dict(incident.summaries or {}),
+        incident_services=tuple(incident.services or ()),
         incident_start=incident.start_at,
         incident_end=incident.end_at,
         amount_minor=offer.amount_minor,

@@ -7,6 +7,7 @@ dates and money in their locale, the support phone of their country.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,10 +18,11 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency, format_percent
 
 from makegood.config import CompanySettings
+from makegood.core.locales import closest, language
 from makegood.core.money import currency_exponent
-from makegood.incidents.rules import summary_for
 from makegood.messaging import wording
 from makegood.messaging.rendering import Letter, Renderer
+from makegood.messaging.written_summary import written_summary
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class LetterFacts:
     shipments: tuple[Shipment, ...] = field(default=())
     # The summary in other languages; the letter's own language is picked from it.
     incident_summaries: dict[str, str] = field(default_factory=dict)
+    # The incident's services, for the sentence written when no summary is in the
+    # letter's language.
+    incident_services: tuple[str, ...] = ()
 
 
 def support_phone(company: CompanySettings, country: str) -> str:
@@ -95,15 +100,7 @@ def context(facts: LetterFacts, company: CompanySettings) -> dict[str, Any]:
             "email": facts.email,
             "country": facts.country,
         },
-        "incident": {
-            "title": facts.incident_title,
-            "summary": summary_for(facts.incident_summary, facts.incident_summaries, tag),
-            "when": wording.when(facts.incident_start, facts.incident_end, sent, zone, tag),
-            "start_time": wording.local_time(facts.incident_start, zone, tag),
-            "end_time": (
-                wording.local_time(facts.incident_end, zone, tag) if facts.incident_end else None
-            ),
-        },
+        "incident": _incident(facts, company.default_locale),
         "shipments": [
             {
                 "order_id": s.order_id,
@@ -128,13 +125,76 @@ def context(facts: LetterFacts, company: CompanySettings) -> dict[str, Any]:
     }
 
 
+def written_summary_for(
+    tag: str, summary: str, summaries: dict[str, str], default_locale: str
+) -> str | None:
+    """The summary a person wrote for readers of ``tag``'s language, if any."""
+    key = closest(tag, summaries)
+    if key is not None:
+        return summaries[key]
+    if summary.strip() and language(tag) == language(default_locale):
+        return summary
+    return None
+
+
+def what_failed(
+    tag: str,
+    zone: str,
+    *,
+    summary: str,
+    summaries: dict[str, str],
+    services: Sequence[str],
+    start: datetime,
+    end: datetime | None,
+    default_locale: str,
+) -> str:
+    """What went wrong, in the language of ``tag`` and nothing else: a summary a person
+    wrote in that language, else the plain summary when it is written in the company's
+    language, else a sentence made for that language from the services and times."""
+    written = written_summary_for(tag, summary, summaries, default_locale)
+    if written is not None:
+        return written
+    local = ZoneInfo(zone)
+    # Clock times alone are only clear when the window starts and ends on one local day.
+    if end is not None and start.astimezone(local).date() == end.astimezone(local).date():
+        times = (wording.local_time(start, zone, tag), wording.local_time(end, zone, tag))
+        return written_summary(services, times[0], times[1], tag)
+    return written_summary(services, None, None, tag)
+
+
+def letter_locale(renderer: Renderer, tag: str, default_locale: str) -> str:
+    """The template set a customer's letters use: their own language's nearest, else
+    the company's default."""
+    return renderer.locale_for(tag, default_locale)
+
+
+def _incident(facts: LetterFacts, default_locale: str) -> dict[str, Any]:
+    tag, zone = facts.locale, facts.timezone
+    return {
+        "title": facts.incident_title,
+        "summary": what_failed(
+            tag,
+            zone,
+            summary=facts.incident_summary,
+            summaries=facts.incident_summaries,
+            services=facts.incident_services,
+            start=facts.incident_start,
+            end=facts.incident_end,
+            default_locale=default_locale,
+        ),
+        "when": wording.when(facts.incident_start, facts.incident_end, facts.sent_at, zone, tag),
+        "start_time": wording.local_time(facts.incident_start, zone, tag),
+        "end_time": (
+            wording.local_time(facts.incident_end, zone, tag) if facts.incident_end else None
+        ),
+    }
+
+
 def compose(renderer: Renderer, facts: LetterFacts, company: CompanySettings) -> Letter:
     """Render one letter. Words follow the template set's language: a customer whose
-    language has no templates gets English words too, with no mixed sentences."""
-    chosen = renderer.locale_for(facts.locale)
-    same_language = (
-        chosen.split("-")[0].lower() == facts.locale.replace("_", "-").split("-")[0].lower()
-    )
-    if not same_language:
+    language has no templates gets the company's default language throughout, with no
+    mixed sentences."""
+    chosen = letter_locale(renderer, facts.locale, company.default_locale)
+    if language(chosen) != language(facts.locale):
         facts = replace(facts, locale=chosen)
-    return renderer.render(facts.kind, facts.locale, context(facts, company))
+    return renderer.render(facts.kind, chosen, context(facts, company))

@@ -3,7 +3,9 @@ check at planning time that every locale in the campaign renders."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,11 +13,12 @@ from sqlalchemy.orm import Session
 from makegood.campaigns.models import Campaign, Offer
 from makegood.config import CompanySettings
 from makegood.core.errors import NotFoundError
+from makegood.core.locales import language
 from makegood.customers.models import Customer
 from makegood.incidents.models import Incident
 from makegood.messaging import facts as facts_
 from makegood.messaging import mime
-from makegood.messaging.letters import LetterFacts, compose
+from makegood.messaging.letters import LetterFacts, compose, letter_locale, written_summary_for
 from makegood.messaging.rendering import Letter, Renderer, RenderError
 
 # A preview shows where the customer's own link goes; the real token exists only
@@ -61,7 +64,8 @@ def check_templates(
     sent_at: datetime,
 ) -> int:
     """Render a sample letter for every locale and mode present; the first failure
-    is a RenderError naming the locale, the template and the customer."""
+    is a RenderError naming the locale, the template and the customer. The plan's
+    preview then says in which languages the letters go out."""
     offers = samples(session, campaign)
     for offer in offers:
         facts = _facts(session, campaign, offer, base_url, sent_at)
@@ -72,7 +76,45 @@ def check_templates(
                 f"the {kind_of(offer)} letter for locale {facts.locale} "
                 f"(customer {offer.customer_id}) does not render: {exc}"
             ) from None
+    campaign.preview = {
+        **(campaign.preview or {}),
+        **languages(session, campaign, renderer, company),
+    }
     return len(offers)
+
+
+def languages(
+    session: Session, campaign: Campaign, renderer: Renderer, company: CompanySettings
+) -> dict[str, Any]:
+    """Customers by the locale of their letter, and by whether it carries a summary a
+    person wrote in that language or the sentence makegood writes for it."""
+    incident = session.get(Incident, campaign.incident_id)
+    if incident is None:  # pragma: no cover - a campaign keeps its incident
+        raise NotFoundError(f"campaign {campaign.id} has lost its incident")
+    counts = session.execute(
+        select(Customer.locale, func.count())
+        .join(Offer, Offer.customer_id == Customer.customer_id)
+        .where(Offer.campaign_id == campaign.id, Offer.status.in_(LETTERED))
+        .group_by(Customer.locale)
+    )
+    letters: Counter[tuple[str, str]] = Counter()
+    for tag, n in counts:
+        chosen = letter_locale(renderer, tag, company.default_locale)
+        reader = tag if language(chosen) == language(tag) else chosen
+        written = written_summary_for(
+            reader, incident.summary, dict(incident.summaries or {}), company.default_locale
+        )
+        letters[(chosen, "written" if written is not None else "generated")] += int(n)
+    rows = [
+        {"locale": locale, "summary": source, "customers": n}
+        for (locale, source), n in sorted(letters.items())
+    ]
+    return {
+        "letters": rows,
+        "generated_summaries": {
+            r["locale"]: r["customers"] for r in rows if r["summary"] == "generated"
+        },
+    }
 
 
 def preview(

@@ -1,7 +1,8 @@
 """Templates to letters: Jinja2 with strict undefined variables, HTML autoescaped.
 
 Templates live in one directory per locale (``en-US/claim_offer.html``); a locale
-without its own set borrows one of the same language, then ``en-US``. Operators
+without its own set borrows the nearest of the same language (through CLDR's
+parents: "es-AR" takes "es-MX" before "es-ES"), then the company's default locale. Operators
 override any file by putting one at the same path in the directory named by the
 ``templates_dir`` setting.
 """
@@ -65,18 +66,22 @@ class Renderer:
             auto_reload=False,
         )
         self.env.filters["sentence_start"] = sentence_start
-        self._chosen: dict[str, str] = {}
+        self._chosen: dict[tuple[str, str], str] = {}
 
     @cached_property
     def locales(self) -> frozenset[str]:
         """Every locale that has a template set, from the package and the overrides."""
         return frozenset(name.split("/", 1)[0] for name in self.env.list_templates() if "/" in name)
 
-    def locale_for(self, tag: str) -> str:
-        """The template set for a customer's locale: exact, same language, English."""
-        if tag not in self._chosen:
-            self._chosen[tag] = closest(tag, self.locales) or FALLBACK_LOCALE
-        return self._chosen[tag]
+    def locale_for(self, tag: str, default: str = FALLBACK_LOCALE) -> str:
+        """The template set for a customer's locale: the same tag, else its nearest CLDR
+        relative of the same language, else the ``default`` locale's set."""
+        key = (tag, default)
+        if key not in self._chosen:
+            self._chosen[key] = (
+                closest(tag, self.locales) or closest(default, self.locales) or FALLBACK_LOCALE
+            )
+        return self._chosen[key]
 
     def render(self, kind: str, tag: str, context: dict[str, Any]) -> Letter:
         """Subject, text and HTML for one message; any template problem is a RenderError."""

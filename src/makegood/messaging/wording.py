@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 # A part of the day at most this long can be named ("last night"); a longer
@@ -102,6 +102,58 @@ PHRASES: dict[str, Phrases] = {
         on_weekday="{weekday}",
         on_date="{date}",
     ),
+    "it": Phrases(
+        last_night="ieri sera",
+        this_morning="stamattina",
+        this_afternoon="oggi pomeriggio",
+        this_evening="stasera",
+        earlier_today="oggi",
+        yesterday="ieri",
+        # "lunedì", "lunedì 24 marzo 2008": Italian names a past day without an article.
+        on_weekday="{weekday}",
+        on_date="{date}",
+    ),
+    "nl": Phrases(
+        last_night="gisteravond",
+        this_morning="vanochtend",
+        this_afternoon="vanmiddag",
+        this_evening="vanavond",
+        earlier_today="vandaag",
+        yesterday="gisteren",
+        on_weekday="{weekday}",
+        on_date="op {date}",
+    ),
+    "ko": Phrases(
+        last_night="어젯밤",
+        this_morning="오늘 아침",
+        this_afternoon="오늘 오후",
+        this_evening="오늘 저녁",
+        earlier_today="오늘",
+        yesterday="어제",
+        # A weekday or a date needs the particle 에 ("월요일에"); 어제 and 오늘 do not.
+        on_weekday="{weekday}에",
+        on_date="{date}에",
+    ),
+    "zh": Phrases(
+        last_night="昨晚",
+        this_morning="今天上午",
+        this_afternoon="今天下午",
+        this_evening="今晚",
+        earlier_today="今天",
+        yesterday="昨天",
+        on_weekday="{weekday}",
+        on_date="{date}",
+    ),
+    "ar": Phrases(
+        last_night="الليلة الماضية",
+        this_morning="صباح اليوم",
+        this_afternoon="بعد ظهر اليوم",
+        this_evening="مساء اليوم",
+        earlier_today="اليوم",
+        yesterday="أمس",
+        on_weekday="يوم {weekday}",
+        on_date="يوم {date}",
+    ),
 }
 
 
@@ -110,7 +162,7 @@ def babel_locale(tag: str) -> Locale:
     """A Babel locale for a BCP 47 tag; an unknown tag falls back to English."""
     try:
         return Locale.parse(tag.replace("-", "_"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnknownLocaleError):
         return Locale.parse("en_US")
 
 
@@ -184,7 +236,14 @@ def long_date(day: date, tag: str) -> str:
 @lru_cache(maxsize=4096)
 def local_time(moment: datetime, zone: str, tag: str) -> str:
     """The clock time of ``moment`` in the reader's zone, e.g. '9:30 PM'."""
-    return format_time(moment.astimezone(ZoneInfo(zone)), "short", locale=babel_locale(tag))
+    locale = babel_locale(tag)
+    pattern = TIME_PATTERNS.get(locale.language, "short")
+    return format_time(moment.astimezone(ZoneInfo(zone)), pattern, locale=locale)
+
+
+# CLDR's short Korean time abbreviates the part of the day as "AM"/"PM"; letters
+# spell it as people write it ("오후 7:30").
+TIME_PATTERNS = {"ko": "aaaa h:mm"}
 
 
 def sentence_start(text: str) -> str:

@@ -30,11 +30,10 @@ from makegood.api.deps import Services, Svc, services
 from makegood.core.errors import ConfigurationError
 from makegood.credits.service import ClaimView, claim, claim_in_one_statement, look
 from makegood.db.uow import UnitOfWork
-from makegood.incidents.rules import summary_for
 from makegood.messaging import wording
-from makegood.messaging.letters import money, support_phone
+from makegood.messaging.letters import money, support_phone, what_failed
 from makegood.web.ratelimit import PerMinute
-from makegood.web.words import negotiate, words_for
+from makegood.web.words import negotiate, page_locale, text_direction, words_for
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 env = Environment(
@@ -105,6 +104,7 @@ def _page(
     words = words_for(tag)
     html = env.get_template(template).render(
         lang=tag,
+        dir=text_direction(tag),
         w={k: v.replace("{company}", company) for k, v in words.items()},
         company=company,
         **values,
@@ -112,9 +112,25 @@ def _page(
     return HTMLResponse(html, status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
+def _what_failed(view: ClaimView, tag: str, default_locale: str) -> str:
+    """The same sentence the letter gave, in the page's language only."""
+    if view.incident_start is None:  # pragma: no cover - every incident has a start
+        return ""
+    return what_failed(
+        tag,
+        view.timezone,
+        summary=view.incident_summary,
+        summaries=view.incident_summaries,
+        services=view.incident_services,
+        start=view.incident_start,
+        end=view.incident_end,
+        default_locale=default_locale,
+    )
+
+
 def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) -> HTMLResponse:
     company = svc.settings.company
-    tag = view.locale
+    tag = page_locale(view.locale, company.default_locale)
     phone = support_phone(company, view.country)
     amount = money(view.amount_minor, view.currency, tag)
     statement = wording.long_date(view.statement_date, tag)
@@ -125,8 +141,7 @@ def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) 
         "deadline": deadline,
         "phone": phone,
         "first_name": view.first_name,
-        "summary": summary_for(view.incident_summary, view.incident_summaries, tag)
-        or view.incident_title,
+        "summary": _what_failed(view, tag, company.default_locale),
     }
     if view.status == "offered":
         return _page(

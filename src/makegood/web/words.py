@@ -1,5 +1,6 @@
-"""What the claim page says, per language. Dates, times and money are formatted by
-Babel in the reader's locale; these are only the sentences around them."""
+"""What the claim page says, per language (Spanish also per region). Dates, times and
+money are formatted by Babel in the reader's locale; these are only the sentences
+around them."""
 
 from __future__ import annotations
 
@@ -170,13 +171,193 @@ WORDS: dict[str, dict[str, str]] = {
         "limited": "1分ほど待ってから、もう一度お試しください。",
         "signoff": "{company}",
     },
+    # Latin American Spanish, as a Mexican brand writes it (CLDR makes es-419 the parent
+    # of es-MX, es-AR, ...: they all read this before Spain's "es").
+    "es-MX": {
+        "title": "Tu bonificación de {company}",
+        "sorry": "Te debemos una disculpa",
+        "hello": "Hola, {name}:",
+        "hello_anon": "Hola:",
+        "credit_label": "Tu bonificación",
+        "statement": "Se descontará de tu estado de cuenta del {date}",
+        "deadline": "Pídela a más tardar el {deadline}",
+        "once": "Con un clic se agrega a tu cuenta. El enlace solo funciona una vez.",
+        "button": "Agregar la bonificación a mi cuenta",
+        "done_title": "Listo, gracias",
+        "done": "Se descontarán {amount} de tu estado de cuenta del {date}.",
+        "already_title": "Ya la pediste",
+        "already": "Pediste esta bonificación el {when}. Se descontarán {amount} de tu estado de cuenta del {date}.",
+        "expired_title": "Esta oferta ya terminó",
+        "expired": "La bonificación se podía pedir hasta el {deadline}.",
+        "voided_title": "Esta oferta ya no está disponible",
+        "voided": "Esta bonificación se canceló.",
+        "call": "¿Dudas? Llámanos al {phone}.",
+        "unknown_title": "No encontramos este enlace",
+        "unknown": "Revisa que hayas abierto el enlace completo de nuestro correo. Si aun así no funciona, puede que lo hayamos cambiado por uno más reciente.",
+        "forbidden_title": "Esta página ya expiró",
+        "forbidden": "Vuelve a abrir el enlace de nuestro correo y da clic en el botón otra vez.",
+        "limited_title": "Demasiados intentos",
+        "limited": "Espera un minuto y vuelve a intentarlo.",
+        "signoff": "El equipo de {company}",
+    },
+    "it": {
+        "title": "Il tuo credito da {company}",
+        "sorry": "Ti chiediamo scusa",
+        "hello": "Ciao {name},",
+        "hello_anon": "Ciao,",
+        "credit_label": "Il tuo credito",
+        "statement": "Scalato dalla fattura in data {date}",
+        "deadline": "Richiedilo entro {deadline}",
+        "once": "Basta un clic per aggiungerlo al tuo account. Il link funziona una sola volta.",
+        "button": "Aggiungi il credito al mio account",
+        "done_title": "Fatto, grazie",
+        "done": "{amount} verranno scalati dalla fattura in data {date}.",
+        "already_title": "Credito già richiesto",
+        "already": "Hai già richiesto questo credito ({when}). {amount} verranno scalati dalla fattura in data {date}.",
+        "expired_title": "Questa offerta è scaduta",
+        "expired": "Il credito si poteva richiedere entro {deadline}.",
+        "voided_title": "Questa offerta non è più disponibile",
+        "voided": "Questo credito è stato annullato.",
+        "call": "Domande? Chiamaci al numero {phone}.",
+        "unknown_title": "Non troviamo questo link",
+        "unknown": "Controlla di aver aperto il link completo della nostra email. Se ancora non funziona, potrebbe essere stato sostituito da uno più recente.",
+        "forbidden_title": "Questa pagina non è più valida",
+        "forbidden": "Apri di nuovo il link dalla nostra email e premi ancora una volta il pulsante.",
+        "limited_title": "Troppi tentativi",
+        "limited": "Attendi un minuto, poi riprova.",
+        "signoff": "Il team di {company}",
+    },
+    "nl": {
+        "title": "Je tegoed van {company}",
+        "sorry": "Onze excuses",
+        "hello": "Hoi {name},",
+        "hello_anon": "Hallo,",
+        "credit_label": "Je tegoed",
+        "statement": "Gaat af van je factuur van {date}",
+        "deadline": "Vraag het uiterlijk {deadline} aan",
+        "once": "Met één klik staat het op je account. De link werkt maar één keer.",
+        "button": "Zet het tegoed op mijn account",
+        "done_title": "Gelukt, bedankt",
+        "done": "{amount} gaat af van je factuur van {date}.",
+        "already_title": "Al aangevraagd",
+        "already": "Je hebt dit tegoed al aangevraagd op {when}. {amount} gaat af van je factuur van {date}.",
+        "expired_title": "Deze aanbieding is verlopen",
+        "expired": "Je kon het tegoed aanvragen tot {deadline}.",
+        "voided_title": "Deze aanbieding is niet meer beschikbaar",
+        "voided": "Dit tegoed is ingetrokken.",
+        "call": "Vragen? Bel ons op {phone}.",
+        "unknown_title": "We kunnen deze link niet vinden",
+        "unknown": "Controleer of je de volledige link uit onze e-mail hebt geopend. Werkt het nog steeds niet? Dan is de link misschien vervangen door een nieuwere.",
+        "forbidden_title": "Deze pagina is verlopen",
+        "forbidden": "Open de link uit onze e-mail opnieuw en druk nog een keer op de knop.",
+        "limited_title": "Te veel pogingen",
+        "limited": "Wacht een minuut en probeer het dan opnieuw.",
+        "signoff": "Team {company}",
+    },
+    "ko": {
+        "title": "{company}에서 드리는 요금 할인",
+        "sorry": "불편을 드려 죄송합니다",
+        "hello": "{name}님, 안녕하세요.",
+        "hello_anon": "고객님, 안녕하세요.",
+        "credit_label": "요금 할인",
+        "statement": "{date} 청구서에서 차감됩니다",
+        "deadline": "{deadline}까지 신청하실 수 있습니다",
+        "once": "한 번만 누르면 계정에 적용됩니다. 이 링크는 한 번만 사용할 수 있습니다.",
+        "button": "요금 할인 적용하기",
+        "done_title": "신청이 완료되었습니다",
+        "done": "{date} 청구서에 {amount} 할인이 적용됩니다. 감사합니다.",
+        "already_title": "이미 신청하셨습니다",
+        "already": "이 할인은 {when}에 신청되었습니다. {date} 청구서에 {amount} 할인이 적용됩니다.",
+        "expired_title": "신청 기간이 끝났습니다",
+        "expired": "이 할인은 {deadline}까지 신청하실 수 있었습니다.",
+        "voided_title": "더 이상 신청할 수 없는 할인입니다",
+        "voided": "이 할인은 취소되었습니다.",
+        "call": "궁금하신 점은 {phone}번으로 전화해 주세요.",
+        "unknown_title": "링크를 찾을 수 없습니다",
+        "unknown": "이메일에 있는 링크 전체를 그대로 여셨는지 확인해 주세요. 그래도 열리지 않으면 새 링크로 바뀌었을 수 있습니다.",
+        "forbidden_title": "페이지 유효 시간이 지났습니다",
+        "forbidden": "이메일의 링크를 다시 열고 버튼을 한 번 더 눌러 주세요.",
+        "limited_title": "시도 횟수가 너무 많습니다",
+        "limited": "1분 정도 기다리신 후 다시 시도해 주세요.",
+        "signoff": "{company} 드림",
+    },
+    "zh": {
+        "title": "{company} 为您提供的账单减免",
+        "sorry": "我们向您致歉",
+        "hello": "{name}，您好",
+        "hello_anon": "您好",
+        "credit_label": "账单减免",
+        "statement": "将从您{date}的账单中扣除",
+        "deadline": "请于{deadline}前领取",
+        "once": "点击一次即可添加到您的账户。此链接仅能使用一次。",
+        "button": "将减免添加到我的账户",
+        "done_title": "领取成功，谢谢",
+        "done": "{amount} 将从您{date}的账单中扣除。",
+        "already_title": "您已领取",
+        "already": "您已于{when}领取此减免。{amount} 将从您{date}的账单中扣除。",
+        "expired_title": "此优惠已结束",
+        "expired": "此减免的领取截止时间为{deadline}。",
+        "voided_title": "此优惠已失效",
+        "voided": "此减免已被撤回。",
+        "call": "如有疑问，请致电 {phone}。",
+        "unknown_title": "找不到此链接",
+        "unknown": "请确认您打开的是我们邮件中的完整链接。如果仍然无法打开，该链接可能已被新链接取代。",
+        "forbidden_title": "此页面已过期",
+        "forbidden": "请重新打开我们邮件中的链接，然后再点击一次按钮。",
+        "limited_title": "尝试次数过多",
+        "limited": "请稍等一分钟后再试。",
+        "signoff": "{company} 团队",
+    },
+    # Plural "you" (كم): the polite form, with no guess at the reader's gender.
+    "ar": {
+        "title": "رصيدكم من {company}",
+        "sorry": "نعتذر إليكم",
+        "hello": "مرحبًا {name}،",
+        "hello_anon": "مرحبًا،",
+        "credit_label": "رصيدكم",
+        "statement": "يُخصم من فاتورتكم الصادرة في {date}",
+        "deadline": "يمكنكم طلبه حتى {deadline}",
+        "once": "نقرة واحدة تضيفه إلى حسابكم. يعمل الرابط مرة واحدة فقط.",
+        "button": "إضافة الرصيد إلى حسابي",
+        "done_title": "تم بنجاح، شكرًا لكم",
+        "done": "سيُخصم مبلغ {amount} من فاتورتكم الصادرة في {date}.",
+        "already_title": "سبق طلب هذا الرصيد",
+        "already": "طُلب هذا الرصيد في {when}. سيُخصم مبلغ {amount} من فاتورتكم الصادرة في {date}.",
+        "expired_title": "انتهى هذا العرض",
+        "expired": "كان بالإمكان طلب الرصيد حتى {deadline}.",
+        "voided_title": "هذا العرض لم يعد متاحًا",
+        "voided": "تم سحب هذا الرصيد.",
+        "call": "لأي استفسار، اتصلوا بنا على الرقم {phone}.",
+        "unknown_title": "تعذّر العثور على هذا الرابط",
+        "unknown": "تأكدوا من فتح الرابط كاملًا كما ورد في رسالتنا. وإن استمرت المشكلة، فربما استُبدل الرابط برابط أحدث.",
+        "forbidden_title": "انتهت صلاحية هذه الصفحة",
+        "forbidden": "يُرجى فتح الرابط من رسالتنا مجددًا والضغط على الزر مرة أخرى.",
+        "limited_title": "محاولات كثيرة جدًا",
+        "limited": "يُرجى الانتظار دقيقة ثم المحاولة مرة أخرى.",
+        "signoff": "فريق {company}",
+    },
 }
+
+# Languages written right to left; the page's direction follows the words it shows.
+RIGHT_TO_LEFT = frozenset({"ar", "fa", "he", "ur"})
 
 
 def words_for(tag: str) -> dict[str, str]:
     """The sentences for a BCP 47 tag: its language, else English."""
     language = closest(tag, WORDS) or "en"
     return WORDS[language]
+
+
+def page_locale(tag: str, default: str) -> str:
+    """The locale a customer's page speaks: theirs when there are words in their
+    language, else the company's default, as their letter did."""
+    return tag if closest(tag, WORDS) is not None else default
+
+
+def text_direction(tag: str) -> str:
+    """The page's direction for ``tag``: "rtl" for a right-to-left language, else "ltr"."""
+    language = (closest(tag, WORDS) or "en").split("-", 1)[0].lower()
+    return "rtl" if language in RIGHT_TO_LEFT else "ltr"
 
 
 def negotiate(accept_language: str | None) -> str:
