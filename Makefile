@@ -1,17 +1,33 @@
-# Every target bootstraps what it needs: uv, then the locked environment.
+# Every target bootstraps what it needs: uv, then the locked environment (compiled to
+# bytecode at install, so each `makegood` process starts without compiling its libraries).
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
+# The main suite on pytest-xdist workers, one per core (at most four), each test file
+# kept on one worker in the order collected; `make test PYTEST_XDIST=` runs it in one process.
+PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 BROWSER_PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck unit bench-small bench
+.PHONY: install install-tool system-packages demo test lint typecheck unit bench-small bench
 
 .venv/.synced: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 	touch $@
 
 install: .venv/.synced
+
+# A `makegood` command for any directory: uv installs it as a tool in its own
+# environment, with the locked versions, and links it into uv's bin directory
+# (~/.local/bin unless UV_TOOL_BIN_DIR says otherwise).
+install-tool: install
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet -o .venv/tool-constraints.txt
+	$(UV) tool install --force --compile-bytecode --constraints .venv/tool-constraints.txt .
+
+# What the tests need from the system (Chromium, fonts): installed with apt-get when
+# missing and run as root; otherwise the script names the packages and stops.
+system-packages:
+	./scripts/system-packages
 
 demo: install
 	$(UV) run --locked makegood demo
@@ -27,8 +43,8 @@ typecheck: install
 # page in Chromium, in a pytest process of its own (the Playwright driver keeps an
 # event loop running that later asyncio tests would trip over). Either part failing
 # fails the target; so does a part that runs no test (pytest exits 5).
-test: lint typecheck
-	$(UV) run --locked pytest --ignore=tests/browser $(PYTEST_ARGS)
+test: system-packages lint typecheck
+	$(UV) run --locked pytest $(PYTEST_XDIST) --ignore=tests/browser $(PYTEST_ARGS)
 	$(UV) run --locked pytest tests/browser $(BROWSER_PYTEST_ARGS) || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "tests/browser: no browser test ran"; exit $$status; }
 
