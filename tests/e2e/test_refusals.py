@@ -189,7 +189,7 @@ def test_a_bad_customers_file_is_refused_whole_with_every_problem(company):
             "bad.csv, row 7 (line 9), column first_name: is not UTF-8 text",
         ),
     )
-    assert "7 problem(s)" in message  # row 6's email, made of its id, is too long too
+    assert "7 problems" in message  # row 6's email, made of its id, is too long too
     refused(company, "customers", "import", "missing.csv", says=("missing.csv: no such file",))
 
 

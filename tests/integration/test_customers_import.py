@@ -96,7 +96,7 @@ def test_several_bad_rows_are_all_named_and_nothing_is_written(engine, tmp_path)
     assert any("row 4 (line 5), column monthly_price" in p and "8.999" in p for p in problems)
     assert any("row 4 (line 5), column timezone" in p and "Moon/Base" in p for p in problems)
     assert any("row 6 (line 7), column next_bill_date" in p for p in problems)
-    assert "4 problem(s)" in caught.value.message
+    assert "4 problems found" in caught.value.message
     assert count(engine) == 1
     with UnitOfWork(engine) as uow:
         kept = uow.session.get(Customer, "keep")

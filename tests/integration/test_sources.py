@@ -97,12 +97,12 @@ def test_bad_values_are_counted_with_the_first_place(engine, tmp_path):
         add(engine, "usage_events", path)
     text = "\n".join(caught.value.problems)
     assert (
-        f"column occurred_at is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z): 1 row(s), first at {path}, row 2: 2026-03-02T18:00:00"
+        f"column occurred_at is not an ISO-8601 instant with an offset (e.g. 2026-03-02T18:00:00Z): 1 row, first at {path}, row 2: 2026-03-02T18:00:00"
         in text
     )
-    assert f"column outcome must be ok or error: 2 row(s), first at {path}, row 3: failed" in text
-    assert "column service must be a lowercase service name: 1 row(s)" in text
-    assert f"column customer_id is empty: 1 row(s), first at {path}, row 4" in text
+    assert f"column outcome must be ok or error: 2 rows, first at {path}, row 3: failed" in text
+    assert "column service must be a lowercase service name: 1 row" in text
+    assert f"column customer_id is empty: 1 row, first at {path}, row 4" in text
     assert registered(engine) == {}
 
 

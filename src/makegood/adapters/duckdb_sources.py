@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from makegood.core.errors import InvalidInputError
+from makegood.core.words import counted
 from makegood.customers.models import Customer
 from makegood.db.lengths import max_length
 
@@ -155,7 +156,7 @@ def _rejected(con: duckdb.DuckDBPyConnection) -> list[str]:
     problems = [_reject(*row[1:]) for row in rejected]
     count = int(rejected[0][0]) if rejected else 0
     if count > len(problems):
-        problems.append(f"... and {count - len(problems)} more unreadable row(s)")
+        problems.append(f"... and {counted(count - len(problems), 'more unreadable row')}")
     return problems
 
 
@@ -253,7 +254,7 @@ def _check_values(
         bad = int(found[1 + i])
         if bad:
             example = _first_place(con, path, fmt, col, cond)
-            problems.append(f"column {col} {message}: {bad} row(s), first at {example}")
+            problems.append(f"column {col} {message}: {counted(bad, 'row')}, first at {example}")
     if problems:
         raise InvalidInputError(f"{path}: {table} has bad values; nothing was added", problems)
     return int(found[0])

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from makegood.core.words import counted
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -31,11 +32,10 @@ def export_(
         result = export(uow.session, out, format_, app_.now(), app_.actor, batch)
         uow.commit()
     result.finish()
-    entries = "entry" if result.exported == 1 else "entries"
     app_.emit(
         {"exported": result.exported, "batch": result.batch_id, "path": str(out)},
         lambda: app_.out.print(
-            f"Exported {result.exported} {entries} to {out}"
+            f"Exported {counted(result.exported, 'entry', 'entries')} to {out}"
             + (f" (batch {result.batch_id})" if result.batch_id else ""),
             markup=False,  # the path is shown as it is, brackets and all
         ),

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from makegood.core.errors import InvalidInputError
+from makegood.core.words import counted
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 from makegood.entrypoints.output import literal, table
@@ -183,9 +184,8 @@ def execute_(
     app_.emit(
         {"granted": result.granted, "offered": result.offered, "messages": result.messages},
         lambda: app_.out.print(
-            f"Granted {result.granted} credit(s), offered "
-            f"{result.offered} claim(s), queued {result.messages} "
-            "message(s)."
+            f"Granted {counted(result.granted, 'credit')}, offered "
+            f"{counted(result.offered, 'claim')}, queued {counted(result.messages, 'message')}."
         ),
     )
     _warn_generated(app_, campaign_id)

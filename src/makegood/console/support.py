@@ -27,6 +27,7 @@ from makegood.console.auth import OperatorUser, ViewerUser, checked_form
 from makegood.console.mailbox import received
 from makegood.console.render import money, page, unit_for
 from makegood.core.errors import MakegoodError, NotFoundError
+from makegood.core.words import counted
 from makegood.credits.service import void
 from makegood.credits.support import (
     CustomerRecord,
@@ -223,7 +224,8 @@ async def resend(request: Request, svc: Svc, user: OperatorUser, offer_id: int) 
     def act(session: Session) -> str:
         done = resend_claim(session, offer_id, svc.now(), user.username, svc.settings.secret_key)
         replaced = (
-            f" {len(done.messages_replaced)} earlier email(s) still waiting will not be sent."
+            f" {counted(len(done.messages_replaced), 'earlier email')} still waiting "
+            "will not be sent."
             if done.messages_replaced
             else ""
         )

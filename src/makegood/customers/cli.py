@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from makegood.core.words import counted
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -53,6 +54,6 @@ def import_(
     app.emit(
         {"imported": result.imported, "updated": result.updated},
         lambda: app.out.print(
-            f"Imported {result.imported} new customer(s), updated {result.updated}."
+            f"Imported {counted(result.imported, 'new customer')}, updated {result.updated:,}."
         ),
     )

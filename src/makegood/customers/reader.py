@@ -183,7 +183,7 @@ def _check_columns(names: list[str], path: Path) -> None:
     missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
     if missing:
         raise InvalidInputError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"{path}: missing {'column' if len(missing) == 1 else 'columns'} {', '.join(missing)}; "
             f"a customers file has the columns {','.join(COLUMNS)}"
         )
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.core.errors import InvalidInputError
+from makegood.core.words import counted
 from makegood.customers.models import Customer
 from makegood.customers.reader import Problem, file_format, line_numbers, text_batches
 from makegood.customers.rules import COLUMNS, CustomerRow, RowProblems, usable_id, validate_row
@@ -76,9 +77,9 @@ class _Findings:
             place = f", column {name}" if name else ""
             listed.append(f"{self.path.name}, row {row}{line}{place}: {message}")
         if self.total > len(listed):
-            listed.append(f"... and {self.total - len(listed)} more problem(s)")
+            listed.append(f"... and {counted(self.total - len(listed), 'more problem')}")
         raise InvalidInputError(
-            f"{self.path}: {self.total} problem(s) found; nothing was imported", listed
+            f"{self.path}: {counted(self.total, 'problem')} found; nothing was imported", listed
         )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from makegood.core.words import counted
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 
@@ -64,7 +65,7 @@ def run(
         lambda: app.out.print(
             f"Incident {incident_id}: {report.confirmed} confirmed, {report.possible} possible "
             f"(rules: {', '.join(report.rules) or 'none'}; "
-            f"{report.unknown_customers} unknown customer id(s) skipped; "
+            f"{counted(report.unknown_customers, 'unknown customer id')} skipped; "
             f"{report.seconds['total']:.2f} s)"
         ),
     )

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from makegood.adapters.duckdb_sources import source_types, view_sql
 from makegood.core.errors import ConfigurationError, InvalidInputError
+from makegood.core.words import counted
 from makegood.impact import rules
 from makegood.impact.rules import CustomRule, Window
 
@@ -165,12 +166,15 @@ def _run_custom(con: duckdb.DuckDBPyConnection, rule: CustomRule, w: Window, ran
     ).fetchall()[0]
     problems = []
     if bad[0]:
-        problems.append(f"{bad[0]} row(s) have no customer_id")
+        problems.append(f"{counted(bad[0], 'row')} without a customer_id")
     if bad[1]:
         problems.append(
-            f"{bad[1]} row(s) have a confidence other than confirmed or possible (e.g. {bad[3]!r})"
+            f"{counted(bad[1], 'row')} with a confidence other than confirmed or possible "
+            f"(e.g. {bad[3]!r})"
         )
     if bad[2]:
-        problems.append(f"{bad[2]} row(s) have a magnitude that is not a whole number >= 0")
+        problems.append(
+            f"{counted(bad[2], 'row')} with a magnitude that is not a whole number >= 0"
+        )
     if problems:
         raise InvalidInputError(f"{rule.path}: the rule returned bad rows", problems)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from makegood.core.words import counted
 from makegood.entrypoints.context import app_context
 from makegood.entrypoints.errors import reports_errors
 from makegood.entrypoints.output import literal, table
@@ -42,7 +43,7 @@ def add(
             "replaced": added.replaced,
         },
         lambda: app.out.print(
-            f"{added.table}: {added.rows} row(s) in {added.path} "
+            f"{added.table}: {counted(added.rows, 'row')} in {added.path} "
             f"({added.format})" + (f", replacing {added.replaced}" if added.replaced else ""),
             markup=False,  # a glob like [a-z]*.csv is a path, not a style
         ),
