@@ -464,3 +464,30 @@ def test_cancel_removes_the_plan_and_the_incident_can_be_planned_again(site):
     timeline = operator.get(f"/console/incidents/{incident}").text
     assert f"Campaign #{campaign_id} cancelled" in timeline
     assert plan_via_page(site, operator, incident, SEED_POLICY) != campaign_id
+
+
+def test_the_campaign_page_names_letter_languages_with_no_summary_until_one_is_written(site):
+    from makegood.incidents.service import write_summaries
+
+    with UnitOfWork(site.engine) as uow:
+        uow.session.execute(update(Customer).values(locale="ko-KR"))
+        write_summaries(
+            uow.session, site.world.streaming, "Videos would not start.", {}, gt.NOW, "cx"
+        )
+        uow.commit()
+    operator = site.login("olivia")
+    campaign_id = plan_via_page(site, operator, site.world.streaming, SEED_POLICY)
+    offers = campaign_of(site.engine, campaign_id).preview["offers"]
+    text = operator.get(f"/console/campaigns/{campaign_id}").text
+    assert "Letters by language" in text
+    assert re.search(r"<strong>ko-KR</strong>.*?makegood&#39;s sentence", text, re.S)
+    assert f"No summary is written in ko-KR: those {offers:,} customers" in text
+    # Once a person writes the Korean summary, the page counts it as written.
+    with UnitOfWork(site.engine) as uow:
+        write_summaries(uow.session, site.world.streaming, None, {"ko": "재생 장애"}, gt.NOW, "cx")
+        uow.commit()
+    text = operator.get(f"/console/campaigns/{campaign_id}").text
+    assert "No summary is written" not in text
+    assert re.search(
+        r"<strong>ko-KR</strong></td><td><span class=\"pill done\">summary written", text
+    )

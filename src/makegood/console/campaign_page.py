@@ -639,7 +639,6 @@ def _preview_view(data: dict[str, Any]) -> dict[str, Any]:
             for c, t in totals.items()
         ],
         "largest": largest,
-        "letters": list(data.get("letters", [])),
     }
 
 
@@ -676,6 +675,10 @@ def _show(
         act = activity(session, [campaign_id])
         now_progress = progress(campaign, act)
         charts = charts_for(session, act, f"c{campaign_id}")
+        # Counted now, not at planning: a summary written since changes the answer.
+        by_language = letters.languages(session, campaign, renderer(svc), svc.settings.company)[
+            "letters"
+        ]
     run = _runs(svc).get(campaign_id)
     if message is None and run is not None and run.error:
         message = {"kind": "error", "text": f"Execution stopped: {run.error}"}
@@ -687,7 +690,7 @@ def _show(
         flash=message or take_flash(request),
         campaign=campaign,
         incident=incident,
-        preview=_preview_view(campaign.preview or {}),
+        preview=_preview_view(campaign.preview or {}) | {"letters": by_language},
         approvals=approvals,
         samples=samples,
         chosen=chosen,
