@@ -480,7 +480,7 @@ def test_the_campaign_page_names_letter_languages_with_no_summary_until_one_is_w
     offers = campaign_of(site.engine, campaign_id).preview["offers"]
     text = operator.get(f"/console/campaigns/{campaign_id}").text
     assert "Letters by language" in text
-    assert re.search(r"<strong>ko-KR</strong>.*?makegood&#39;s sentence", text, re.S)
+    assert re.search(r"<strong>ko-KR</strong>.*?makegood's sentence", text, re.S)
     assert f"No summary is written in ko-KR: those {offers:,} customers" in text
     # Once a person writes the Korean summary, the page counts it as written.
     with UnitOfWork(site.engine) as uow:
