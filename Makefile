@@ -35,6 +35,7 @@ demo: install
 lint: install
 	$(UV) run --locked ruff check src tests bench
 	$(UV) run --locked ruff format --check src tests bench
+	$(UV) run --locked lint-imports
 
 typecheck: install
 	$(UV) run --locked mypy
