@@ -19,8 +19,8 @@ from makegood.campaigns.models import Campaign, Offer
 from makegood.core.errors import ConfigurationError, InvalidInputError
 from makegood.customers.models import Customer
 from makegood.customers.rules import LIMITS, RowProblems, countries, validate_row
-from makegood.entrypoints.bootstrap import load_settings
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import load_settings
+from makegood.kits.cli.errors import reports_errors
 from makegood.policy.schema import NAME_MAX, parse_policy
 from tests.support.files import customer
 from tests.support.world import SEED_POLICY
@@ -286,7 +286,7 @@ def test_a_refused_claim_exits_1_and_commits_nothing(status, says, monkeypatch, 
         service, "claim", lambda *a: ClaimOutcome(status, None if status == "unknown" else 7)
     )
     monkeypatch.setattr(
-        "makegood.entrypoints.bootstrap.AppContext.uow", lambda self: UnitOfWork(self.engine)
+        "makegood.kits.cli.context.AppContext.uow", lambda self: UnitOfWork(self.engine)
     )
     monkeypatch.chdir(tmp_path)
     db = f"sqlite:///{tmp_path / 'x.db'}"

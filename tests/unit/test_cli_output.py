@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from makegood.entrypoints import output
+from makegood.kits.cli import output
 
 PATH = "/srv/makegood/data/usage/exported-from-the-warehouse/every-usage-event-of-march.parquet"
 

@@ -5,8 +5,8 @@ from typing import Annotated
 import typer
 
 from makegood.access.rules import ROLES
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(
     help="API keys for the HTTP API: each acts for one owner under one role.",
@@ -64,7 +64,7 @@ def list_(ctx: typer.Context) -> None:
         ]
 
     def human() -> None:
-        from makegood.entrypoints.output import literal, table
+        from makegood.kits.cli.output import literal, table
 
         shown = table("id", "owner", "role", "prefix", "created", "last used", "revoked")
         for r in rows:

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 
 @reports_errors

@@ -6,8 +6,8 @@ from typing import Annotated
 import typer
 
 from makegood.core.words import counted
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(help="Billing: hand credits to the billing system.", no_args_is_help=True)
 

@@ -9,9 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from makegood.core.errors import InvalidInputError
 from makegood.core.words import counted
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
-from makegood.entrypoints.output import literal, table
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
+from makegood.kits.cli.output import literal, table
 
 app = typer.Typer(
     help="Campaigns: the remedy plan for an incident, approved, then executed.",

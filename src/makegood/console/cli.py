@@ -6,8 +6,8 @@ from typing import Annotated
 import typer
 
 from makegood.access.rules import ROLES
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(
     help="People who sign in to the console (`makegood serve`).", no_args_is_help=True
@@ -62,7 +62,7 @@ def list_(ctx: typer.Context) -> None:
         ]
 
     def human() -> None:
-        from makegood.entrypoints.output import literal, table
+        from makegood.kits.cli.output import literal, table
 
         shown = table("username", "name", "role", "last sign-in", "disabled")
         for r in rows:

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from makegood.core.errors import ConflictError, MakegoodError, NotFoundError
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 if TYPE_CHECKING:
     from makegood.credits.service import ClaimOutcome

@@ -7,8 +7,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from makegood.core.words import counted
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(help="Customers: the people makegood may owe an apology.", no_args_is_help=True)
 

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from makegood.core.errors import InvalidInputError
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 
 @reports_errors

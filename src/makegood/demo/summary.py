@@ -16,7 +16,7 @@ from rich.console import Console
 from makegood.core.money import format_major
 from makegood.demo.synthetic import US_EASTERN
 from makegood.demo.walkthrough import DemoResult
-from makegood.entrypoints.output import table
+from makegood.kits.cli.output import table
 
 # The figures the generator's ground truth must match exactly.
 CHECKED = ("confirmed", "possible", "excluded", "held_out", "credited", "claimed", "late_refused")

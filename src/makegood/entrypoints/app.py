@@ -174,7 +174,7 @@ def _report_sender_end(task: asyncio.Task[object]) -> None:
 
 def from_environment() -> FastAPI:
     """The application from makegood.toml and MAKEGOOD_* (for server worker processes)."""
-    from makegood.entrypoints.bootstrap import load_settings
+    from makegood.kits.cli.context import load_settings
 
     return settled(create_app(load_settings()))
 

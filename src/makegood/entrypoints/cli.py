@@ -12,10 +12,9 @@ import typer
 
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError, MakegoodError
-from makegood.entrypoints.bootstrap import AppContext, load_settings
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import ReportingGroup, reports_errors, show_error
 from makegood.entrypoints.lazy import LazyCommand, LazyGroup
+from makegood.kits.cli.context import AppContext, app_context, load_settings
+from makegood.kits.cli.errors import ReportingGroup, reports_errors, show_error
 
 # In the order `makegood --help` lists them. Each help is the first paragraph of the
 # command's own help, word for word; tests/unit/test_cli_imports.py keeps them in step.

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from makegood.core.words import counted
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(help="Impact: who an incident hurt, and how sure we are.", no_args_is_help=True)
 

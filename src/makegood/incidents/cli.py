@@ -8,9 +8,6 @@ import typer
 
 from makegood.core.clock import parse_instant
 from makegood.core.errors import InvalidInputError
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
-from makegood.entrypoints.output import NOTHING, literal, table
 from makegood.incidents.service import (
     Declaration,
     declare,
@@ -22,6 +19,9 @@ from makegood.incidents.service import (
     snapshot,
     write_summaries,
 )
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
+from makegood.kits.cli.output import NOTHING, literal, table
 
 app = typer.Typer(help="Incidents: what failed, when, for which services.", no_args_is_help=True)
 

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from makegood.entrypoints.bootstrap import AppContext
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
+from makegood.kits.cli.context import AppContext, app_context
+from makegood.kits.cli.errors import reports_errors
 
 if TYPE_CHECKING:
     from makegood.reports.schemas import ReportOut

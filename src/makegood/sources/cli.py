@@ -5,9 +5,9 @@ from typing import Annotated
 import typer
 
 from makegood.core.words import counted
-from makegood.entrypoints.context import app_context
-from makegood.entrypoints.errors import reports_errors
-from makegood.entrypoints.output import literal, table
+from makegood.kits.cli.context import app_context
+from makegood.kits.cli.errors import reports_errors
+from makegood.kits.cli.output import literal, table
 from makegood.sources.models import TABLES
 
 app = typer.Typer(help="Usage data that impact rules read (CSV or Parquet).", no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""Builds what a command needs from settings: engine, clock, actor, output."""
+"""What a command works with: settings, engine, clock, actor and output, built from
+settings on first use, and the lookup of it from the command's Click context."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from makegood.core.errors import ConfigurationError
-from makegood.entrypoints import output
+from makegood.kits.cli import output
 
 # Every command starts here, most need only part of it: pydantic-settings, SQLAlchemy
 # and Rich are imported where they are used, so a command pays only for what it uses.
 if TYPE_CHECKING:
+    import typer
     from rich.console import Console
     from sqlalchemy import Engine
 
@@ -96,3 +98,11 @@ class AppContext:
             sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
         else:
             human()
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    """The AppContext the root callback stored on the Click context."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppContext):  # pragma: no cover - the root callback always sets it
+        raise RuntimeError("makegood's root callback did not run")
+    return obj
