@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from typer.testing import CliRunner
 
-from makegood.api.errors import install
 from makegood.campaigns.models import Campaign, Offer
 from makegood.core.errors import ConfigurationError, InvalidInputError
 from makegood.customers.models import Customer
 from makegood.customers.rules import LIMITS, RowProblems, countries, validate_row
 from makegood.kits.cli.context import load_settings
 from makegood.kits.cli.errors import reports_errors
+from makegood.kits.http.errors import install
 from makegood.policy.schema import NAME_MAX, parse_policy
 from tests.support.files import customer
 from tests.support.world import SEED_POLICY
@@ -257,7 +257,7 @@ async def get(api: FastAPI, path: str) -> httpx.Response:
 
 
 def test_the_api_documents_the_database_being_unavailable():
-    from makegood.api.errors import COMMON
+    from makegood.kits.http.errors import COMMON
 
     assert 503 in COMMON and "database_unavailable" in COMMON[503]["description"]
 

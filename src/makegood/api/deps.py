@@ -14,10 +14,10 @@ from sqlalchemy import Engine, update
 from makegood.access.models import ApiKey
 from makegood.access.rules import allows
 from makegood.access.service import Caller, authenticate
-from makegood.api.errors import ApiError
 from makegood.config import Settings
 from makegood.core.clock import Clock
 from makegood.db.uow import UnitOfWork
+from makegood.kits.http.errors import ApiError
 
 # A key's last use is written at most this often, not on every request.
 LAST_USED_EVERY = timedelta(minutes=1)

@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from makegood.api.deps import Svc
-from makegood.api.errors import ApiError, ErrorResponse
 from makegood.incidents import alerts
+from makegood.kits.http.errors import ApiError, ErrorResponse
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 

@@ -24,11 +24,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from makegood.api.deps import Services, Svc
-from makegood.api.errors import ErrorResponse, error_json
 from makegood.campaigns.models import OFFER_STATES, Offer
 from makegood.credits.models import LedgerEntry
 from makegood.db import migrate
 from makegood.incidents.models import Incident
+from makegood.kits.http.errors import ErrorResponse, error_json
 from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, DeliveryAttempt, Message
 from makegood.reports.offer_status import status_at
 

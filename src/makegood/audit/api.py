@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from makegood.api.deps import Uow, Viewer
-from makegood.api.errors import COMMON
-from makegood.api.fields import Instant
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.audit.schemas import AuditEntryOut
 from makegood.audit.service import entries_query
+from makegood.kits.http.errors import COMMON
+from makegood.kits.http.fields import Instant
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=COMMON)
 

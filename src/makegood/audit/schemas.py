@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from makegood.api.fields import Instant, Out
+from makegood.kits.http.fields import Instant, Out
 
 
 class AuditEntryOut(Out):

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import select
 
 from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
-from makegood.api.errors import COMMON, NOT_FOUND
-from makegood.api.fields import BatchId
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.billing.models import ExportBatch
 from makegood.billing.schemas import BatchDetail, BatchOut, BillingRow, ExportOut
 from makegood.billing.service import COLUMNS, batch_entries, export_pending, get_batch, rows
+from makegood.kits.http.errors import COMMON, NOT_FOUND
+from makegood.kits.http.fields import BatchId
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 
 router = APIRouter(prefix="/api/billing/exports", tags=["billing"], responses=COMMON)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from makegood.api.fields import Amount, Currency, Instant, Out
+from makegood.kits.http.fields import Amount, Currency, Instant, Out
 
 
 class BillingRow(Out):

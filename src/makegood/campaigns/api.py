@@ -10,9 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from makegood.api.deps import Approver, Operator, Services, Svc, Uow, Viewer, actor
-from makegood.api.errors import COMMON, CONFLICT, NOT_FOUND, ErrorResponse
-from makegood.api.fields import MALFORMED, CampaignId, Text
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.campaigns.execution import execute
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import plan
@@ -25,6 +22,9 @@ from makegood.campaigns.schemas import (
     PreviewOut,
 )
 from makegood.campaigns.service import approve, cancel, get, summary
+from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND, ErrorResponse
+from makegood.kits.http.fields import MALFORMED, CampaignId, Text
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 from makegood.messaging.preview import check_templates, preview
 from makegood.messaging.rendering import Renderer
 from makegood.policy.schema import parse_policy

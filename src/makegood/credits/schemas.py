@@ -6,9 +6,9 @@ from datetime import date
 
 from pydantic import Field
 
-from makegood.api.fields import Amount, Currency, Instant, Out
 from makegood.core.money import format_major
 from makegood.credits.models import LedgerEntry
+from makegood.kits.http.fields import Amount, Currency, Instant, Out
 
 
 class LedgerEntryOut(Out):

@@ -13,9 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
-from makegood.api.errors import COMMON, NOT_FOUND, ApiError, ErrorResponse
-from makegood.api.fields import CustomerId, Text, totals
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.billing.models import ExportItem
 from makegood.campaigns.models import Offer
 from makegood.campaigns.schemas import OfferOut
@@ -28,6 +25,9 @@ from makegood.customers.schemas import CustomerDetail, CustomerOut, ImportOut
 from makegood.customers.service import import_customers
 from makegood.impact.models import Impact
 from makegood.impact.schemas import ImpactOut
+from makegood.kits.http.errors import COMMON, NOT_FOUND, ApiError, ErrorResponse
+from makegood.kits.http.fields import CustomerId, Text, totals
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 from makegood.messaging.models import DeliveryAttempt, Message
 from makegood.messaging.schemas import MessageDetail
 

@@ -7,12 +7,12 @@ from typing import Any, Self
 
 from pydantic import Field
 
-from makegood.api.fields import Amount, Currency, Instant, Out, Totals
 from makegood.campaigns.schemas import OfferOut
 from makegood.core.money import format_major
 from makegood.credits.schemas import LedgerEntryOut
 from makegood.customers.models import Customer
 from makegood.impact.schemas import ImpactOut
+from makegood.kits.http.fields import Amount, Currency, Instant, Out, Totals
 from makegood.messaging.schemas import MessageDetail
 
 

@@ -15,12 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from makegood import __version__
-from makegood.api import errors, ops
+from makegood.api import ops
 from makegood.api.deps import Services
 from makegood.config import Settings
 from makegood.core.clock import Clock
 from makegood.core.errors import ConfigurationError
 from makegood.db.engine import make_engine
+from makegood.kits.http import errors
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 DOCS_URL = "/api/docs"

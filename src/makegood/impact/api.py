@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
-from makegood.api.errors import COMMON, CONFLICT, NOT_FOUND
-from makegood.api.fields import IncidentId
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.impact.models import Impact
 from makegood.impact.schemas import ImpactOut, ImpactRunOut
 from makegood.impact.service import EngineOptions, run_impact
 from makegood.incidents.service import get as get_incident
+from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND
+from makegood.kits.http.fields import IncidentId
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 
 router = APIRouter(prefix="/api/incidents", tags=["impact"], responses=COMMON)
 

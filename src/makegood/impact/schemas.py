@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from makegood.api.fields import Out
+from makegood.kits.http.fields import Out
 
 
 class ImpactRunOut(Out):

@@ -8,9 +8,6 @@ from fastapi import APIRouter, Body, Depends
 from sqlalchemy import func, select
 
 from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
-from makegood.api.errors import COMMON, CONFLICT, NOT_FOUND, ApiError
-from makegood.api.fields import MALFORMED, IncidentId
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.core.errors import InvalidInputError
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
@@ -29,6 +26,9 @@ from makegood.incidents.service import (
     resolve,
     write_summaries,
 )
+from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND, ApiError
+from makegood.kits.http.fields import MALFORMED, IncidentId
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], responses=COMMON)
 

@@ -9,8 +9,8 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from makegood.api.fields import Body, Instant, Out, Text
 from makegood.incidents.rules import NAME, check_summaries, clean_names
+from makegood.kits.http.fields import Body, Instant, Out, Text
 
 # Lowercase names: services, regions, devices, causes (as incidents.rules.NAME).
 # The pattern is documented here and checked by the rules, whose messages say more.

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from makegood.api.deps import Uow, Viewer
-from makegood.api.errors import COMMON, NOT_FOUND
-from makegood.api.fields import SMALL_ID, MessageId, Text
-from makegood.api.pages import Page, Window, fetch, page, window
 from makegood.core.errors import NotFoundError
+from makegood.kits.http.errors import COMMON, NOT_FOUND
+from makegood.kits.http.fields import SMALL_ID, MessageId, Text
+from makegood.kits.http.pages import Page, Window, fetch, page, window
 from makegood.messaging.models import DeliveryAttempt, Message
 from makegood.messaging.schemas import MessageDetail, MessageOut
 

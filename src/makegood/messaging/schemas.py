@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pydantic import Field
 
-from makegood.api.fields import Instant, Out
+from makegood.kits.http.fields import Instant, Out
 from makegood.messaging.models import DeliveryAttempt, Message
 
 

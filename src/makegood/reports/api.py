@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from makegood.api.deps import Svc, Uow, Viewer
-from makegood.api.errors import COMMON, NOT_FOUND
-from makegood.api.fields import IncidentId
+from makegood.kits.http.errors import COMMON, NOT_FOUND
+from makegood.kits.http.fields import IncidentId
 from makegood.reports.schemas import ReportOut
 from makegood.reports.service import incident_report
 

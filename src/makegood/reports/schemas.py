@@ -7,9 +7,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
 
-from makegood.api.fields import Amount, Instant, Out
 from makegood.console.charts import Series
 from makegood.core.money import format_major
+from makegood.kits.http.fields import Amount, Instant, Out
 from makegood.reports.retention import Group, Retention
 from makegood.reports.rules import rounded
 from makegood.reports.service import Cost, IncidentReport

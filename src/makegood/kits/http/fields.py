@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from makegood.api.errors import ErrorResponse
 from makegood.core.money import format_major
+from makegood.kits.http.errors import ErrorResponse
 
 INSTANT_EXAMPLE = "2026-03-02T18:00:00-05:00"
 
