@@ -47,7 +47,7 @@ from sqlalchemy.engine import make_url
 from makegood.core.money import currency_exponent
 from makegood.customers.service import STORED as STORED_CUSTOMER_COLUMNS
 from makegood.demo import synthetic
-from makegood.demo.synthetic import Outage, Scenario
+from makegood.demo.scenario import PROFILES, Outage, Scenario
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_DATA = BENCH_DIR / "data"
@@ -66,7 +66,7 @@ IDLE_CORES = 0.1  # the machine counts as idle below this many busy cores
 NOISY_CORES = 0.1  # a run during which others used more than this is measured again
 
 # Minor units per major unit, for every currency the generator writes.
-MINOR_PER_MAJOR = {p[3]: 10 ** currency_exponent(p[3]) for p in synthetic.PROFILES}
+MINOR_PER_MAJOR = {p[3]: 10 ** currency_exponent(p[3]) for p in PROFILES}
 CUSTOMER_COLUMNS = (*STORED_CUSTOMER_COLUMNS, "created_at", "updated_at")
 IMPACT_COLUMNS = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
 BARE_COPY_TABLE = "bench_bare_copy"

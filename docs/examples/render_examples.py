@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from makegood.config import CompanySettings
-from makegood.demo.synthetic import Scenario
+from makegood.demo.scenario import Scenario
 from makegood.messaging import mime
 from makegood.messaging.letters import LetterFacts, Shipment, compose
 from makegood.messaging.rendering import Renderer

@@ -43,7 +43,7 @@ from makegood.customers.service import import_customers
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
-from makegood.demo.synthetic import Scenario
+from makegood.demo.scenario import Scenario
 from makegood.demo.walkthrough import seed_policy
 from makegood.entrypoints.app import create_app
 from makegood.impact.service import run_impact

@@ -54,7 +54,7 @@ from makegood.customers.service import import_customers
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
-from makegood.demo.synthetic import Outage, Scenario
+from makegood.demo.scenario import Outage, Scenario
 from makegood.demo.walkthrough import seed_policy_text
 from makegood.entrypoints.app import create_app
 from makegood.impact.models import Impact

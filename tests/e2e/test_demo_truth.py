@@ -23,7 +23,7 @@ from makegood.credits.models import LedgerEntry
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo import truth
-from makegood.demo.walkthrough import scenario
+from makegood.demo.scenario import scenario
 from makegood.impact.models import Impact
 from tests.support.demo_port import demo_port_held
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from makegood.demo.synthetic import PROFILES
+from makegood.demo.scenario import PROFILES
 from makegood.demo.walkthrough import demo_settings
 from makegood.messaging.letters import support_phone
 

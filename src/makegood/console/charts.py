@@ -113,12 +113,14 @@ def nice_ticks(top: int, count: int = 4) -> list[int]:
     return list(range(0, last + 1, step))
 
 
-def _slug(key: str) -> str:
+def chart_id(key: str) -> str:
+    """A key as it can stand in an id or a class name ("s-held-out")."""
     return re.sub(r"[^a-z0-9-]+", "-", key.lower()).strip("-") or "chart"
 
 
-def _open(key: str, height: int, title: str, desc: str, width: int = WIDTH) -> list[str]:
-    slug = _slug(key)
+def svg_open(key: str, height: int, title: str, desc: str, width: int = WIDTH) -> list[str]:
+    """The opening of a chart: its <svg> with its <title> and <desc> for screen readers."""
+    slug = chart_id(key)
     return [
         f'<svg class="svg-chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="{slug}-title {slug}-desc" xmlns="http://www.w3.org/2000/svg" '
@@ -128,7 +130,8 @@ def _open(key: str, height: int, title: str, desc: str, width: int = WIDTH) -> l
     ]
 
 
-def _text(x: float, y: float, text: str, cls: str, anchor: str = "start") -> str:
+def svg_text(x: float, y: float, text: str, cls: str, anchor: str = "start") -> str:
+    """One escaped <text> at (x, y) with a class that console.css styles."""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" class="{cls}" text-anchor="{anchor}">{escape(text)}</text>'
     )
@@ -152,27 +155,29 @@ def bar_chart(
     ticks = nice_ticks(max((b.value for b in bars), default=0))
     scale = plot_w / ticks[-1]
     bottom = top + row * max(1, len(bars))
-    out = _open(key, height, title, desc, width)
+    out = svg_open(key, height, title, desc, width)
     for tick in ticks:
         x = left + tick * scale
         out.append(
             f'<line class="c-grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"></line>'
         )
-        out.append(_text(x, bottom + 16, fmt(tick), "c-tick", "middle"))
+        out.append(svg_text(x, bottom + 16, fmt(tick), "c-tick", "middle"))
     out.append(f'<line class="c-axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"></line>')
     for i, bar in enumerate(bars):
         y = top + i * row
         length = max(0.0, bar.value * scale)
-        kind = f" s-{_slug(bar.kind)}" if bar.kind else ""
-        out.append(_text(left - 10, y + row / 2 + 4, bar.label, "c-label", "end"))
+        kind = f" s-{chart_id(bar.kind)}" if bar.kind else ""
+        out.append(svg_text(left - 10, y + row / 2 + 4, bar.label, "c-label", "end"))
         out.append(
             f'<rect class="c-bar{kind}" x="{left}" y="{y + 7}" width="{length:.1f}" '
             f'height="{row - 14}" rx="3"><title>{escape(bar.label)}: '
             f"{escape(bar.note or fmt(bar.value))}</title></rect>"
         )
-        out.append(_text(left + length + 8, y + row / 2 + 4, bar.note or fmt(bar.value), "c-value"))
+        out.append(
+            svg_text(left + length + 8, y + row / 2 + 4, bar.note or fmt(bar.value), "c-value")
+        )
     if axis_label:
-        out.append(_text(left + plot_w / 2, height - 6, axis_label, "c-axis-label", "middle"))
+        out.append(svg_text(left + plot_w / 2, height - 6, axis_label, "c-axis-label", "middle"))
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
 
@@ -200,7 +205,7 @@ def share_chart(rows: Sequence[Stack], *, key: str, title: str, desc: str) -> Ma
     plot_w = width - left - right
     height = top + row * max(1, len(rows)) + 30
     bottom = top + row * max(1, len(rows))
-    out = _open(key, height, title, desc, width)
+    out = svg_open(key, height, title, desc, width)
     kinds: dict[str, str] = {}
     for stack in rows:
         for seg in stack.segments:
@@ -208,21 +213,21 @@ def share_chart(rows: Sequence[Stack], *, key: str, title: str, desc: str) -> Ma
     x: float = left
     for kind, label in kinds.items():
         out.append(
-            f'<rect class="c-bar s-{_slug(kind)}" x="{x:.1f}" y="8" width="12" height="12" '
+            f'<rect class="c-bar s-{chart_id(kind)}" x="{x:.1f}" y="8" width="12" height="12" '
             'rx="2"></rect>'
         )
-        out.append(_text(x + 18, 18.5, label, "c-legend"))
+        out.append(svg_text(x + 18, 18.5, label, "c-legend"))
         x += 36 + 7.2 * len(label)
     for tick in (0, 25, 50, 75, 100):
         gx = left + plot_w * tick / 100
         out.append(
             f'<line class="c-grid" x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" y2="{bottom}"></line>'
         )
-        out.append(_text(gx, bottom + 16, f"{tick}%", "c-tick", "middle"))
+        out.append(svg_text(gx, bottom + 16, f"{tick}%", "c-tick", "middle"))
     for i, stack in enumerate(rows):
         y = top + i * row
         total = sum(seg.value for seg in stack.segments)
-        out.append(_text(left - 12, y + row / 2 + 5, stack.label, "c-label", "end"))
+        out.append(svg_text(left - 12, y + row / 2 + 5, stack.label, "c-label", "end"))
         x = left
         for seg in stack.segments:
             share = seg.value / total if total else 0.0
@@ -230,16 +235,16 @@ def share_chart(rows: Sequence[Stack], *, key: str, title: str, desc: str) -> Ma
             if length <= 0:
                 continue
             out.append(
-                f'<rect class="c-bar s-{_slug(seg.kind)}" x="{x:.1f}" y="{y + 8}" '
+                f'<rect class="c-bar s-{chart_id(seg.kind)}" x="{x:.1f}" y="{y + 8}" '
                 f'width="{length:.1f}" height="{row - 16}"><title>{escape(stack.label)} · '
                 f"{escape(seg.label)}: {escape(seg.note)} ({share:.0%})</title></rect>"
             )
             if length > 44:
                 out.append(
-                    _text(x + length / 2, y + row / 2 + 4, f"{share:.0%}", "c-inbar", "middle")
+                    svg_text(x + length / 2, y + row / 2 + 4, f"{share:.0%}", "c-inbar", "middle")
                 )
             x += length
-        out.append(_text(left + plot_w + 12, y + row / 2 + 5, stack.note, "c-value"))
+        out.append(svg_text(left + plot_w + 12, y + row / 2 + 5, stack.note, "c-value"))
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
 
@@ -272,14 +277,14 @@ def time_chart(
     ticks = nice_ticks(max(values), 4)
     y_scale = plot_h / ticks[-1]
     slot = plot_w / len(counts)
-    out = _open(key, height, title, desc)
+    out = svg_open(key, height, title, desc)
     for tick in ticks:
         y = bottom - tick * y_scale
         out.append(
             f'<line class="c-grid" x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" '
             f'y2="{y:.1f}"></line>'
         )
-        out.append(_text(left - 8, y + 4, compact(tick), "c-tick", "end"))
+        out.append(svg_text(left - 8, y + 4, compact(tick), "c-tick", "end"))
     if y_label:
         out.append(
             f'<text class="c-axis-label" text-anchor="middle" '
@@ -321,11 +326,11 @@ def time_chart(
             f'<line class="c-axis" x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" '
             f'y2="{bottom + 4}"></line>'
         )
-        out.append(_text(x, bottom + 17, label, "c-tick", "middle"))
+        out.append(svg_text(x, bottom + 17, label, "c-tick", "middle"))
         if day:
-            out.append(_text(x, bottom + 30, day, "c-tick", "middle"))
+            out.append(svg_text(x, bottom + 30, day, "c-tick", "middle"))
     zone = "UTC" if not same_day else f"{series.start.strftime('%d %b %Y')}, UTC"
-    out.append(_text(WIDTH - right, height - 6, zone, "c-axis-label", "end"))
+    out.append(svg_text(WIDTH - right, height - 6, zone, "c-axis-label", "end"))
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
 
@@ -336,100 +341,3 @@ def _running(values: Sequence[int]) -> list[int]:
         total += value
         out.append(total)
     return out
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its interval, on the scale the chart's ``fmt`` reads."""
-
-    label: str
-    value: float
-    low: float
-    high: float
-    note: str  # the estimate as people read it, beside the row
-    kind: str = ""  # an extra class, so related rows share a colour
-
-
-def nice_span(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]: steps of 1, 2 or 5 times 10^k."""
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next((m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw), 10 * magnitude)
-    first = math.floor(low / step + 1e-9)
-    last = math.ceil(high / step - 1e-9)
-    return [round(i * step, 12) for i in range(first, last + 1)]
-
-
-def interval_chart(
-    rows: Sequence[Estimate],
-    *,
-    key: str,
-    title: str,
-    desc: str,
-    fmt: Callable[[float], str],
-    reference: float | None = None,
-    reference_label: str = "",
-    axis_label: str = "",
-    width: int = 960,
-) -> Markup:
-    """Estimates as dots with whiskers for their intervals, one row each, on a shared
-    axis fitted to the intervals (dots, not bars, so the axis need not start at zero),
-    with an optional dashed reference line such as "no difference"."""
-    left, right, top, row = 210, 190, 10, 46
-    axis_gap = 46 if axis_label else 30
-    bottom = top + row * max(1, len(rows))
-    height = bottom + axis_gap + (16 if reference_label else 0)
-    plot_w = width - left - right
-    ends = [v for r in rows for v in (r.low, r.high, r.value)]
-    if reference is not None:
-        ends.append(reference)
-    ticks = nice_span(min(ends, default=0.0), max(ends, default=1.0))
-    lo, hi = ticks[0], ticks[-1]
-
-    def x_of(value: float) -> float:
-        return left + (value - lo) / (hi - lo) * plot_w
-
-    out = _open(key, height, title, desc, width)
-    for tick in ticks:
-        x = x_of(tick)
-        out.append(
-            f'<line class="c-grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"></line>'
-        )
-        out.append(_text(x, bottom + 16, fmt(tick), "c-tick", "middle"))
-    if reference is not None:
-        x = x_of(reference)
-        out.append(
-            f'<line class="c-reference" x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" '
-            f'y2="{bottom}"></line>'
-        )
-        if reference_label:
-            out.append(_text(x, bottom + 32, reference_label, "c-axis-label", "middle"))
-    for i, r in enumerate(rows):
-        y = top + i * row + row / 2
-        kind = f" s-{_slug(r.kind)}" if r.kind else ""
-        x1, x2, xv = x_of(r.low), x_of(r.high), x_of(r.value)
-        out.append(_text(left - 12, y + 4, r.label, "c-label", "end"))
-        out.append(
-            f'<rect class="c-band{kind}" x="{x1:.1f}" y="{y - 9:.1f}" '
-            f'width="{max(1.0, x2 - x1):.1f}" height="18" rx="9"></rect>'
-        )
-        for x in (x1, x2):
-            out.append(
-                f'<line class="c-whisker{kind}" x1="{x:.1f}" y1="{y - 9:.1f}" x2="{x:.1f}" '
-                f'y2="{y + 9:.1f}"></line>'
-            )
-        out.append(
-            f'<line class="c-whisker{kind}" x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" '
-            f'y2="{y:.1f}"></line>'
-        )
-        out.append(
-            f'<circle class="c-estimate{kind}" cx="{xv:.1f}" cy="{y:.1f}" r="7">'
-            f"<title>{escape(r.label)}: {escape(r.note)}</title></circle>"
-        )
-        out.append(_text(left + plot_w + 14, y + 4, r.note, "c-value"))
-    if axis_label:
-        out.append(_text(left + plot_w / 2, height - 6, axis_label, "c-axis-label", "middle"))
-    out.append("</svg>")
-    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()

@@ -1,17 +1,23 @@
-"""Rendering console pages: one Jinja environment, filters for money and time."""
+"""Rendering console pages: one Jinja environment, filters for money and time, the
+one-time flash message, and the little state the application keeps across requests."""
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
+from makegood.api.deps import Services
 from makegood.core.money import format_major
+from makegood.messaging.rendering import Renderer
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "console"
 
@@ -80,3 +86,40 @@ UNITS = {
 def unit_for(rule: str, magnitude: int) -> str:
     one, many = UNITS.get(rule, ("", ""))
     return one if magnitude == 1 else many
+
+
+T = TypeVar("T")
+
+
+def flash(request: Request, kind: str, text: str) -> None:
+    """A message for the next page this browser shows (kept in the signed session)."""
+    request.session["flash"] = {"kind": kind, "text": text}
+
+
+def take_flash(request: Request) -> dict[str, str] | None:
+    found = request.session.pop("flash", None)
+    return found if isinstance(found, dict) else None
+
+
+def not_found(request: Request, message: str) -> Response:
+    return page(request, "error.html", 404, title="Not found", message=message)
+
+
+async def in_thread(work: Callable[[], T]) -> T:
+    """Database work from an async route, off the event loop."""
+    return await run_in_threadpool(work)
+
+
+def shared(svc: Services, key: str, make: Callable[[], T]) -> T:
+    """State the application keeps across requests (in its services), made once."""
+    found = svc.extras.get(key)
+    if found is None:
+        found = svc.extras.setdefault(key, make())  # atomic: every thread gets the same
+    return typing.cast(T, found)
+
+
+def renderer(svc: Services) -> Renderer:
+    return shared(svc, "console_renderer", lambda: Renderer(svc.settings.templates_dir))
+
+
+# ---------------------------------------------------------------- activity data

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from makegood.core.money import format_major
-from makegood.demo.synthetic import US_EASTERN
+from makegood.demo.scenario import US_EASTERN
 from makegood.demo.walkthrough import DemoResult
 from makegood.kits.cli.output import table
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from makegood.campaigns.planning import held_out
+from makegood.demo.scenario import Scenario
 from makegood.demo.synthetic import (
-    Scenario,
     connect,
     copy_to,
     customers_sql,

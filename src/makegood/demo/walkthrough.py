@@ -20,7 +20,7 @@ import json
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -44,8 +44,18 @@ from makegood.db.uow import UnitOfWork
 from makegood.demo import claims, truth
 from makegood.demo.company import COMPANY
 from makegood.demo.progress import Steps
+from makegood.demo.scenario import (
+    BILLING_AT,
+    LATER_AT,
+    LATER_FILE,
+    Outage,
+    Scenario,
+    morning_after,
+    scenario,
+    when,
+)
 from makegood.demo.server import MailboxProcess, MovableClock, served
-from makegood.demo.synthetic import US_EASTERN, Outage, Scenario, generate
+from makegood.demo.synthetic import generate
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import Message
@@ -58,14 +68,6 @@ from makegood.sources.service import add_source
 ACTOR = "makegood demo"
 APPROVER = "Dana (customer experience lead)"
 MARKER = ".makegood-demo"
-EVENTS_PER_CUSTOMER = 20
-SHIPMENTS_PER_CUSTOMER = 2
-# The morning after each outage, US Eastern: each step so many minutes after 08:00.
-MORNING_AFTER = {"declare": 0, "impact": 5, "plan": 10, "approve": 30, "execute": 45, "send": 50}
-# Billing once the claim window (and the late claims) is over; then two months on.
-BILLING_AT = datetime(2008, 4, 10, 6, 0, tzinfo=US_EASTERN).astimezone(UTC)
-LATER_AT = datetime(2008, 5, 27, 9, 0, tzinfo=US_EASTERN).astimezone(UTC)
-LATER_FILE = "customers-2008-05-27.csv"
 
 
 def seed_policy_text() -> str:
@@ -75,27 +77,6 @@ def seed_policy_text() -> str:
 
 def seed_policy() -> Policy:
     return parse_policy(seed_policy_text(), "netflix-2008.toml")
-
-
-def scenario(customers: int, seed: int) -> Scenario:
-    return Scenario(
-        customers=customers,
-        events=customers * EVENTS_PER_CUSTOMER,
-        shipments=customers * SHIPMENTS_PER_CUSTOMER,
-        seed=seed,
-    )
-
-
-def when(instant: datetime, fmt: str = "%d %b %H:%M") -> str:
-    """A replayed instant as the progress bars name it (US Eastern, like the story)."""
-    return instant.astimezone(US_EASTERN).strftime(fmt)
-
-
-def morning_after(outage: Outage, step: str) -> datetime:
-    """When ``step`` happens for ``outage``: the next morning, US Eastern."""
-    day = (outage.end.astimezone(US_EASTERN) + timedelta(hours=12)).date()
-    eight = datetime(day.year, day.month, day.day, 8, 0, tzinfo=US_EASTERN)
-    return (eight + timedelta(minutes=MORNING_AFTER[step])).astimezone(UTC)
 
 
 @dataclass(frozen=True)

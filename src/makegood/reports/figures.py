@@ -9,15 +9,14 @@ from markupsafe import Markup
 
 from makegood.console.charts import (
     Bar,
-    Estimate,
     Segment,
     Stack,
     bar_chart,
-    interval_chart,
     padded,
     share_chart,
     time_chart,
 )
+from makegood.console.interval_chart import Estimate, interval_chart
 from makegood.reports.format import money, number, percent, reason, revenue_share
 from makegood.reports.retention import Retention
 from makegood.reports.rules import signed, wilson
