@@ -44,12 +44,12 @@ from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo.scenario import Scenario
-from makegood.demo.walkthrough import seed_policy
 from makegood.entrypoints.app import create_app
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import Sender
+from makegood.policy.seed import seed_policy
 from makegood.sources.service import add_source
 from makegood.web.embedded import MovableClock as Clock
 from makegood.web.embedded import served

@@ -55,7 +55,6 @@ from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo.scenario import Outage, Scenario
-from makegood.demo.walkthrough import seed_policy_text
 from makegood.entrypoints.app import create_app
 from makegood.impact.models import Impact
 from makegood.impact.service import run_impact
@@ -64,6 +63,7 @@ from makegood.messaging import sender as sender_module
 from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import Sender
 from makegood.policy.schema import parse_policy
+from makegood.policy.seed import seed_policy_text
 from makegood.sources.service import add_source
 from makegood.web.embedded import MovableClock as Clock
 from makegood.web.embedded import served

@@ -96,7 +96,7 @@ def test_migrations_build_exactly_the_models_schema(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from makegood.db.models import Base
+    from makegood.entrypoints.tables import Base
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
-from makegood.demo.walkthrough import seed_policy_text
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
+from makegood.policy.seed import seed_policy_text
 from makegood.sources.service import add_source
 from tests.support import truth as gt
 

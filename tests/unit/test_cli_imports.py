@@ -134,7 +134,7 @@ def test_a_mistyped_command_is_still_answered_with_the_closest_name():
 def test_each_model_module_alone_brings_the_tables_its_foreign_keys_name():
     # Commands no longer import every model up front, so a model module must import
     # the modules of the tables it refers to, or its first flush fails.
-    import makegood.db.models as every_model
+    import makegood.entrypoints.tables as every_model
 
     modules = sorted({getattr(every_model, name).__module__ for name in every_model.__all__})
     check = (

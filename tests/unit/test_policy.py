@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from makegood.core.errors import InvalidInputError
-from makegood.demo.walkthrough import seed_policy_text
 from makegood.policy.rules import CustomerFacts, Excluded, History, IncidentFacts, Offered, decide
 from makegood.policy.schema import parse_policy
+from makegood.policy.seed import seed_policy_text
 
 SEED = seed_policy_text()
 SHIPPING = IncidentFacts(("shipping",), "major", None, 960)

@@ -17,7 +17,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from makegood.api.deps import Services
 from makegood.campaigns import service as campaigns
 from makegood.campaigns.models import Campaign, Offer
-from makegood.console.charts import (
+from makegood.console.execution import runs
+from makegood.console.render import (
+    money,
+    shared,
+)
+from makegood.core.money import format_major
+from makegood.db.bulk import dialect
+from makegood.db.uow import UnitOfWork
+from makegood.kits.charts.series import (
     Bar,
     Segment,
     Series,
@@ -29,14 +37,6 @@ from makegood.console.charts import (
     share_chart,
     time_chart,
 )
-from makegood.console.execution import runs
-from makegood.console.render import (
-    money,
-    shared,
-)
-from makegood.core.money import format_major
-from makegood.db.bulk import dialect
-from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 
 SETTLED = ("sent", "failed", "suppressed")

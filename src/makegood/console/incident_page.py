@@ -35,13 +35,13 @@ from makegood.console.render import (
 )
 from makegood.core.errors import InvalidInputError, MakegoodError, NotFoundError
 from makegood.db.uow import UnitOfWork
-from makegood.demo.walkthrough import seed_policy_text
 from makegood.impact.models import Impact, ImpactRun
 from makegood.impact.service import EngineOptions, run_impact
 from makegood.incidents import service as incidents
 from makegood.incidents.models import Incident
 from makegood.messaging.preview import check_templates
 from makegood.policy.schema import parse_policy
+from makegood.policy.seed import seed_policy_text
 
 router = APIRouter(include_in_schema=False)
 

@@ -22,7 +22,6 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +60,13 @@ from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import Message
 from makegood.messaging.rendering import Renderer
 from makegood.messaging.sender import Sender
-from makegood.policy.schema import Policy, parse_policy
+from makegood.policy.seed import seed_policy
 from makegood.reports.service import incident_report
 from makegood.sources.service import add_source
 
 ACTOR = "makegood demo"
 APPROVER = "Dana (customer experience lead)"
 MARKER = ".makegood-demo"
-
-
-def seed_policy_text() -> str:
-    """The seed cases' policy (5% automatic, 2% claimable for 7 days), as shipped."""
-    return resources.files("makegood.demo").joinpath("netflix-2008.toml").read_text("utf-8")
-
-
-def seed_policy() -> Policy:
-    return parse_policy(seed_policy_text(), "netflix-2008.toml")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from markupsafe import Markup
 
-from makegood.console.charts import (
+from makegood.kits.charts.interval import Estimate, interval_chart
+from makegood.kits.charts.series import (
     Bar,
     Segment,
     Stack,
@@ -16,7 +17,6 @@ from makegood.console.charts import (
     share_chart,
     time_chart,
 )
-from makegood.console.interval_chart import Estimate, interval_chart
 from makegood.reports.format import money, number, percent, reason, revenue_share
 from makegood.reports.retention import Retention
 from makegood.reports.rules import signed, wilson

@@ -7,8 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
 
-from makegood.console.charts import Series
 from makegood.core.money import format_major
+from makegood.kits.charts.series import Series
 from makegood.kits.http.fields import Amount, Instant, Out
 from makegood.reports.retention import Group, Retention
 from makegood.reports.rules import rounded

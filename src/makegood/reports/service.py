@@ -19,12 +19,12 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from makegood.campaigns.models import Campaign, Offer
-from makegood.console.charts import Series
 from makegood.credits.models import KINDS, LedgerEntry
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
+from makegood.kits.charts.series import Series
 from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, Message
 from makegood.reports.offer_status import open_at, status_at
 from makegood.reports.retention import Retention, retention

@@ -16,8 +16,8 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, cast, extract, func, 
 from sqlalchemy.orm import Session
 
 from makegood.campaigns.models import Offer
-from makegood.console.charts import Series, bucket_origin, pick_step
 from makegood.db.bulk import dialect
+from makegood.kits.charts.series import Series, bucket_origin, pick_step
 from makegood.messaging.models import Message
 from makegood.reports.rules import median
 

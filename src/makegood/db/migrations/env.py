@@ -1,4 +1,8 @@
-"""Alembic environment: makegood passes its own connection in ``config.attributes``."""
+"""Alembic environment: makegood passes its own connection in ``config.attributes``.
+
+Upgrades need no models. Only autogenerate compares against them: whoever asks for that
+passes the metadata (``config.attributes["metadata"]``); by hand, the table registry
+above the domains is imported, since db itself knows no domain."""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ import re
 
 from alembic import context
 
-from makegood.db.models import Base
-
 config = context.config
 connection = config.attributes.get("connection")
+metadata = config.attributes.get("metadata")
 if connection is None:  # pragma: no cover - only when alembic is run by hand
     from makegood.db.engine import make_engine
+    from makegood.entrypoints.tables import Base
 
     connection = make_engine(config.get_main_option("sqlalchemy.url") or "").connect()
+    metadata = Base.metadata
 
 
 def include_object(
@@ -25,7 +30,7 @@ def include_object(
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     include_object=include_object,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,

@@ -1,4 +1,5 @@
-"""Imports every model so the metadata (and Alembic) sees all tables."""
+"""The table registry: every model of every domain and page, so the metadata (and Alembic)
+sees all tables. It sits above the domains, which know only their own tables."""
 
 from makegood.access.models import ApiKey
 from makegood.audit.models import AuditEntry

@@ -1,5 +1,5 @@
 """The retention chart: each group's estimate with its interval, drawn on the server
-as SVG under the same rules as :mod:`makegood.console.charts`."""
+as SVG under the same rules as :mod:`makegood.kits.charts.series`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from makegood.console.charts import chart_id, svg_open, svg_text
+from makegood.kits.charts.series import chart_id, svg_open, svg_text
 
 
 @dataclass(frozen=True)
