@@ -112,7 +112,8 @@ def generator_fingerprint() -> str:
 
 # The code an impact run goes through, relative to the makegood package.
 MEASURED_CODE = (
-    "impact/engine.py",
+    "adapters/duckdb_engine.py",
+    "impact/ports.py",
     "impact/models.py",
     "impact/rules.py",
     "impact/service.py",
@@ -347,13 +348,15 @@ def other_cores(
 
 def phase_impact(args: argparse.Namespace) -> dict[str, Any]:
     """One `impact run`, as the CLI does it: run_impact in a unit of work, then commit."""
+    from makegood.adapters.duckdb_engine import DuckDBEngine
+    from makegood.campaigns.terms import Executed
     from makegood.db.engine import make_engine
     from makegood.db.uow import UnitOfWork
-    from makegood.impact.service import EngineOptions, run_impact
+    from makegood.impact.service import run_impact
 
     s = scenario_of(args)
     engine = make_engine(args.database)
-    options = EngineOptions(args.memory_limit, args.threads)
+    duckdb = DuckDBEngine(args.memory_limit, args.threads)
     with engine.connect() as connection:  # the pool hands this connection to the run
         backend = int(connection.connection.driver_connection.info.backend_pid)
     baseline = rss_mb("VmRSS")
@@ -361,7 +364,9 @@ def phase_impact(args: argparse.Namespace) -> dict[str, Any]:
     before = cpu_seconds((backend,))
     with UnitOfWork(engine) as uow:
         started = time.perf_counter()
-        report = run_impact(uow.session, args.incident, bench_now(s), ACTOR, None, True, options)
+        report = run_impact(
+            uow.session, args.incident, bench_now(s), ACTOR, engine=duckdb, executed=Executed()
+        )
         ran = time.perf_counter()
         uow.commit()
         committed = time.perf_counter()
@@ -415,6 +420,7 @@ def phase_bare_query(args: argparse.Namespace) -> dict[str, Any]:
 
 def phase_register(args: argparse.Namespace) -> dict[str, Any]:
     """Register both sources (add_source scans every row) and declare both incidents."""
+    from makegood.adapters.duckdb_engine import DuckDBEngine
     from makegood.db.engine import make_engine
     from makegood.db.uow import UnitOfWork
     from makegood.incidents.service import Declaration, declare
@@ -430,7 +436,9 @@ def phase_register(args: argparse.Namespace) -> dict[str, Any]:
         for table in ("usage_events", "shipments"):
             reset = reset_peak_rss()
             started = time.perf_counter()
-            added = add_source(uow.session, table, str(files[table]), now, ACTOR)
+            added = add_source(
+                uow.session, table, str(files[table]), now, ACTOR, check=DuckDBEngine()
+            )
             seconds = time.perf_counter() - started
             sources[table] = {
                 "rows": added.rows,

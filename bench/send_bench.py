@@ -75,12 +75,13 @@ from makegood.customers.models import Customer
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.wiring import build_root
 from makegood.impact.models import Impact
 from makegood.messaging import facts as facts_
 from makegood.messaging.letters import compose
 from makegood.messaging.models import Message
 from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Sender
+from makegood.messaging.sender import for_root
 from makegood.policy.schema import parse_policy
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -377,7 +378,7 @@ def reset_outbox(url: str) -> None:
         conn.execute(
             text(
                 "UPDATE messages SET status = 'queued', attempts = 0, leased_by = NULL, "
-                "lease_until = NULL, next_attempt_at = NULL, smtp_message_id = NULL, "
+                "lease_until = NULL, next_attempt_at = NULL, provider_message_id = NULL, "
                 "recipient = NULL, sent_at = NULL, last_error = NULL"
             )
         )
@@ -509,12 +510,7 @@ def measure_makegood(
     sink: Sink, url: str, settings: Settings, database: str | None, profile: Path | None = None
 ) -> dict[str, Any]:
     engine = make_engine(url)
-    sender = Sender(
-        engine=engine,
-        settings=settings,
-        clock=FixedClock(SENT_AT),
-        renderer=Renderer(settings.templates_dir),
-    )
+    sender = for_root(build_root(settings, FixedClock(SENT_AT), engine))
     profiler = cProfile.Profile() if profile else None
     sink.stats()
     with CpuMeter(sink.process.pid or 0, database) as meter:

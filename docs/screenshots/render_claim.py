@@ -32,12 +32,14 @@ from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine, select
 
 from makegood.adapters import mailbox
+from makegood.adapters.duckdb_engine import DuckDBEngine
 from makegood.campaigns.execution import execute
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
+from makegood.campaigns.terms import Executed
 from makegood.config import CompanySettings, Settings, WebSettings
 from makegood.core.clock import FixedClock
+from makegood.credits.models import Offer
 from makegood.credits.service import void
 from makegood.customers.service import import_customers
 from makegood.db import migrate
@@ -45,14 +47,16 @@ from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo.scenario import Scenario
 from makegood.entrypoints.app import create_app
+from makegood.entrypoints.wiring import build_root
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Sender
+from makegood.messaging.sender import for_root
 from makegood.policy.seed import seed_policy
 from makegood.sources.service import add_source
 from makegood.web.embedded import MovableClock as Clock
 from makegood.web.embedded import served
+
+ENGINE = DuckDBEngine()
 
 HERE = Path(__file__).resolve().parent
 # Signs the forms of a database that lives only as long as this script.
@@ -150,7 +154,7 @@ def build(directory: Path) -> tuple[Engine, Settings, dict[str, str]]:
     now = SENT_AT - timedelta(minutes=30)
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, customers, now)
-        add_source(uow.session, "usage_events", str(events), now, "screenshots")
+        add_source(uow.session, "usage_events", str(events), now, "screenshots", check=ENGINE)
         incident = declare(
             uow.session,
             Declaration(
@@ -164,7 +168,7 @@ def build(directory: Path) -> tuple[Engine, Settings, dict[str, str]]:
             now,
             "screenshots",
         )
-        run_impact(uow.session, incident.id, now, "screenshots")
+        run_impact(uow.session, incident.id, now, "screenshots", engine=ENGINE, executed=Executed())
         campaign = plan(uow.session, incident.id, seed_policy(), Decimal(0), now, "screenshots")
         approve(uow.session, campaign.id, "screenshots", now)
         uow.commit()
@@ -179,9 +183,7 @@ def build(directory: Path) -> tuple[Engine, Settings, dict[str, str]]:
             base_url="https://video.example.com",
             company=COMPANY,
         )
-        sender = Sender(
-            engine=engine, settings=settings, clock=FixedClock(SENT_AT), renderer=Renderer()
-        )
+        sender = for_root(build_root(settings, FixedClock(SENT_AT), engine))
         asyncio.run(sender.run("until_empty"))
     finally:
         sink.stop()

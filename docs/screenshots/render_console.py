@@ -42,12 +42,14 @@ from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine, select
 
 from makegood.adapters import mailbox
+from makegood.adapters.duckdb_engine import DuckDBEngine
 from makegood.campaigns.execution import execute
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
+from makegood.campaigns.terms import Executed
 from makegood.config import CompanySettings, DeliverySettings, Settings
 from makegood.console.users import add_user
+from makegood.credits.models import Offer
 from makegood.credits.service import claim
 from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
@@ -56,17 +58,19 @@ from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo.scenario import Outage, Scenario
 from makegood.entrypoints.app import create_app
+from makegood.entrypoints.wiring import build_root
 from makegood.impact.models import Impact
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging import sender as sender_module
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Sender
+from makegood.messaging.sender import for_root
 from makegood.policy.schema import parse_policy
 from makegood.policy.seed import seed_policy_text
 from makegood.sources.service import add_source
 from makegood.web.embedded import MovableClock as Clock
 from makegood.web.embedded import served
+
+ENGINE = DuckDBEngine()
 
 HERE = Path(__file__).resolve().parent
 # Signs the sessions and links of a database that lives only as long as this script.
@@ -412,12 +416,7 @@ def deliver(engine: Engine, settings: Settings, start: datetime) -> None:
     message's time is stamped when its batch is taken), as a modest relay takes them."""
     clock = Replayed(start)
     paced = DeliverySettings(rate_per_second=10, batch_size=5, connections=2)
-    sender = Sender(
-        engine=engine,
-        settings=settings.model_copy(update={"delivery": paced}),
-        clock=clock,
-        renderer=Renderer(settings.templates_dir),
-    )
+    sender = for_root(build_root(settings.model_copy(update={"delivery": paced}), clock, engine))
     with replayed(clock):
         asyncio.run(sender.run("until_empty"))
 
@@ -454,8 +453,17 @@ def build(directory: Path) -> World:
         for username, (role, name) in STAFF.items():
             add_user(uow.session, username, role, PASSWORD, eastern(1, 9), "setup", name)
         import_customers(uow.session, files["customers"], eastern(3, 9))
-        add_source(uow.session, "usage_events", str(files["usage_events"]), eastern(3, 9), "ops")
-        add_source(uow.session, "shipments", str(files["shipments"]), eastern(3, 9), "ops")
+        add_source(
+            uow.session,
+            "usage_events",
+            str(files["usage_events"]),
+            eastern(3, 9),
+            "ops",
+            check=ENGINE,
+        )
+        add_source(
+            uow.session, "shipments", str(files["shipments"]), eastern(3, 9), "ops", check=ENGINE
+        )
         uow.commit()
 
     def incident(outage: Outage, morning: datetime, severity: str) -> int:
@@ -478,7 +486,14 @@ def build(directory: Path) -> World:
             uow.commit()
             incident_id = found.id
         with UnitOfWork(engine) as uow:
-            run_impact(uow.session, incident_id, morning + timedelta(minutes=4), "sofia")
+            run_impact(
+                uow.session,
+                incident_id,
+                morning + timedelta(minutes=4),
+                "sofia",
+                engine=ENGINE,
+                executed=Executed(),
+            )
             uow.commit()
         return incident_id
 

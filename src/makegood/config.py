@@ -11,8 +11,17 @@ from datetime import datetime
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,7 +95,10 @@ class WebSettings(BaseModel):
     # Take the client address from X-Forwarded-For (only behind a proxy you run).
     trust_forwarded_for: bool = False
     # Bearer token Alertmanager sends to /api/hooks/alertmanager; the hook is off when empty.
-    alertmanager_token: str = ""
+    alertmanager_token: SecretStr = SecretStr("")
+    alertmanager_token_file: Path | None = None
+
+    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
 
 
 class Settings(BaseSettings):
@@ -101,13 +113,22 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///makegood.db"
     now: datetime | None = None
-    smtp_url: str = "smtp://127.0.0.1:2525"
+    # May carry a password (smtp+starttls://USER:PASSWORD@HOST:587): a secret.
+    smtp_url: SecretStr = SecretStr("smtp://127.0.0.1:2525")
+    smtp_url_file: Path | None = None
     base_url: str = "http://127.0.0.1:8000"
-    # Signs claim-page forms; set MAKEGOOD_SECRET_KEY wherever pages are served.
-    secret_key: str = ""
+    # Signs claim-page forms and seals claim tokens in the outbox; set
+    # MAKEGOOD_SECRET_KEY (or MAKEGOOD_SECRET_KEY_FILE) wherever pages are served.
+    secret_key: SecretStr = SecretStr("")
+    secret_key_file: Path | None = None
     actor: str | None = None
+    # The impact engine, by its name among the makegood.engines entry points.
+    impact_engine: str = "duckdb"
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int | None = None
+    # Which adapter (among the makegood.channels entry points) carries each channel's
+    # messages; a message's channel is a column of its outbox row.
+    channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp"})
     company: CompanySettings = Field(default_factory=CompanySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -125,6 +146,8 @@ class Settings(BaseSettings):
             found = f"not {scheme}://..." if sep else "not a URL"
             raise ValueError(f"use sqlite:///FILE or postgresql://USER@HOST/NAME ({found})")
         return value.strip()
+
+    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
 
     @field_validator("now")
     @classmethod
@@ -144,6 +167,29 @@ class Settings(BaseSettings):
 
     def clock(self) -> Clock:
         return FixedClock(self.now) if self.now is not None else SystemClock()
+
+    def smtp_url_shown(self) -> str:
+        """The relay's URL as it may be shown or logged: any password replaced."""
+        parts = urlsplit(self.smtp_url.get_secret_value())
+        if parts.password is None:
+            return parts.geturl()
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def _read_secret_files(data: Any) -> Any:
+    """Each ``X_file`` setting given: ``X`` is read from that file (its content, without
+    the final newline), so secrets can come from mounted files rather than variables."""
+    if not isinstance(data, dict):
+        return data
+    for key in [k for k in data if k.endswith("_file") and data[k]]:
+        secret = key.removesuffix("_file")
+        path = Path(str(data[key])).expanduser()
+        try:
+            data[secret] = path.read_text("utf-8").removesuffix("\n").removesuffix("\r")
+        except OSError as exc:
+            raise ValueError(f"{key}: {path} cannot be read ({exc.strerror})") from None
+    return data
 
 
 class _TomlFile(TomlConfigSettingsSource):

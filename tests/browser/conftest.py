@@ -34,10 +34,9 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import Engine, func, select, update
 
 from makegood.adapters import mailbox
-from makegood.campaigns.models import Offer
 from makegood.config import WebSettings
 from makegood.console.users import add_user
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.db import migrate
 from makegood.db.engine import make_engine

@@ -13,7 +13,8 @@ from decimal import Decimal
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from makegood.campaigns.models import Approval, Offer
+from makegood.campaigns.models import Approval
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from tests.browser.conftest import CONSOLE_PASSWORD, DESKTOP, PHONE, Console

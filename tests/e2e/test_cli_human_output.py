@@ -12,11 +12,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from makegood.campaigns.models import Offer
+from makegood.credits.models import Offer
 from makegood.db.uow import UnitOfWork
 from makegood.sources.service import add_source
 from tests.support import truth as gt
 from tests.support.delivery import executed
+from tests.support.ports import CHECK
 from tests.support.world import build_world
 
 
@@ -44,7 +45,7 @@ def test_tables_keep_long_paths_whole_when_output_is_a_pipe(engine, database_url
     moved = deep / f"every-usage-event-of-march-2026{source.suffix}"
     moved.write_bytes(source.read_bytes())
     with UnitOfWork(engine) as uow:
-        add_source(uow.session, "usage_events", str(moved), gt.NOW, "t")
+        add_source(uow.session, "usage_events", str(moved), gt.NOW, "t", **CHECK)
         uow.commit()
     assert len(str(moved)) > 80
 

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import held_out
 from makegood.core.money import currency_exponent
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo import truth

@@ -19,6 +19,7 @@ from makegood.incidents.service import Declaration, declare
 from makegood.sources.service import add_source
 from tests.conftest import NOW
 from tests.support.files import HEADER, customer, write_csv
+from tests.support.ports import CHECK, IMPACT
 
 
 def count(engine, model=Customer) -> int:
@@ -162,7 +163,7 @@ def test_a_source_with_customer_ids_no_table_holds_is_refused(engine, tmp_path):
         f"{'c' * 201},2026-03-01T10:00:00Z,streaming,ok,tv,us\n"
     )
     with UnitOfWork(engine) as uow, pytest.raises(InvalidInputError) as caught:
-        add_source(uow.session, "usage_events", str(path), NOW, "t")
+        add_source(uow.session, "usage_events", str(path), NOW, "t", **CHECK)
     assert any(
         "column customer_id is longer than 200 characters" in p and "row 1" in p
         for p in caught.value.problems
@@ -182,4 +183,4 @@ def test_impact_on_a_company_without_customers_is_a_refusal_not_a_traceback(engi
             "t",
         )
         with pytest.raises(MakegoodError, match="needs shipments data"):
-            run_impact(uow.session, incident.id, NOW, "t")
+            run_impact(uow.session, incident.id, NOW, "t", **IMPACT)

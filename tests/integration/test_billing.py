@@ -16,12 +16,11 @@ from sqlalchemy import func, select
 
 from makegood.billing.service import export
 from makegood.campaigns.execution import execute
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
 from makegood.core.money import to_minor_units
 from makegood.core.tokens import unseal
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.credits.service import claim, void
 from makegood.db import migrate
 from makegood.db.engine import make_engine
@@ -29,6 +28,7 @@ from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import truth as gt
+from tests.support.ports import sink
 from tests.support.world import SECRET, SEED_POLICY, build_world
 
 NOW = gt.NOW
@@ -51,7 +51,7 @@ def executed(engine, world) -> dict[int, str]:
 
 def run_export(engine, out: Path, fmt: str = "csv", batch: int | None = None):
     with UnitOfWork(engine) as uow:
-        result = export(uow.session, out, fmt, NOW, "finance", batch)
+        result = export(uow.session, out, sink(fmt), NOW, "finance", batch)
         uow.commit()
     result.finish()
     return result
@@ -105,7 +105,7 @@ def test_an_uncommitted_export_leaves_no_batch_and_no_file(engine, tmp_path):
     world = build_world(engine, tmp_path / "data")
     executed(engine, world)
     with UnitOfWork(engine) as uow:
-        export(uow.session, tmp_path / "lost.csv", "csv", NOW, "finance")
+        export(uow.session, tmp_path / "lost.csv", sink("csv"), NOW, "finance")
         # no commit: as if the process died here
     assert not (tmp_path / "lost.csv").exists()
     assert run_export(engine, tmp_path / "real.csv").exported > 0
@@ -152,13 +152,13 @@ def test_exported_rows_always_sum_to_the_ledger_balance(template, tmp_path_facto
                 if offer.status in ("granted", "offered", "claimed"):
                     void(uow.session, offer.id, "test", NOW, "t")
             else:
-                result = export(uow.session, directory / f"e{n}.csv", "csv", NOW, "t")
+                result = export(uow.session, directory / f"e{n}.csv", sink("csv"), NOW, "t")
                 files.append(result)
             uow.commit()
         if op == "export":
             files[-1].finish()
     with UnitOfWork(engine) as uow:
-        final = export(uow.session, directory / "final.csv", "csv", NOW, "t")
+        final = export(uow.session, directory / "final.csv", sink("csv"), NOW, "t")
         uow.commit()
         final.finish()
         ledger = Counter(

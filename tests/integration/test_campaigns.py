@@ -10,17 +10,18 @@ from sqlalchemy import func, select
 
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.execution import execute
-from makegood.campaigns.models import Campaign, ClaimToken, Offer
+from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve, cancel
 from makegood.core.errors import ConflictError, InvalidInputError
 from makegood.core.tokens import hash_token, unseal
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import ClaimToken, LedgerEntry, Offer
 from makegood.credits.service import balance, claim, void
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import truth as gt
+from tests.support.ports import IMPACT
 from tests.support.world import SECRET, SEED_POLICY
 
 NOW = gt.NOW
@@ -225,7 +226,7 @@ def test_limits_and_exclusions_see_credits_already_granted(engine, world):
             NOW,
             "t",
         )
-        run_impact(uow.session, again.id, NOW, "t")
+        run_impact(uow.session, again.id, NOW, "t", **IMPACT)
         uow.commit()
     # 6% of 15.49 is 0.9294: 92 cents of room on the statement, 77 already used.
     capped = planned(engine, again.id, SEED_POLICY + 'max_percent_per_statement = "6"\n')

@@ -12,9 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from makegood.campaigns.models import Offer
 from makegood.config import WebSettings
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from tests.support import truth as gt

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from makegood.audit.models import AuditEntry
-from makegood.campaigns.models import ClaimToken, Offer
 from makegood.core.tokens import hash_token
 from makegood.credits import service
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import ClaimToken, LedgerEntry, Offer
 from makegood.credits.rules import statement_date
 from makegood.credits.service import claim
 from makegood.customers.models import Customer

@@ -17,15 +17,16 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from makegood.campaigns.models import Approval, Campaign, Offer
+from makegood.campaigns import preview as letters
+from makegood.campaigns.models import Approval, Campaign
 from makegood.config import Settings
 from makegood.console.users import add_user
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from makegood.impact.models import Impact
-from makegood.incidents.service import impact_counts
-from makegood.messaging import preview as letters
+from makegood.impact.service import impact_counts
 from makegood.messaging.models import Message
 from makegood.messaging.rendering import Renderer
 from tests.support import truth as gt

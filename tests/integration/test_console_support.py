@@ -17,10 +17,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from makegood.audit.models import AuditEntry
-from makegood.campaigns.models import Offer
 from makegood.config import Settings, WebSettings
 from makegood.console.users import add_user
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app

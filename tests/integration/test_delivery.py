@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from makegood.core.clock import FixedClock
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.wiring import build_root
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import DeliveryAttempt, Message, Suppression
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import RateLimit, Sender
+from makegood.messaging.sender import RateLimit, for_root
 from tests.support import truth as gt
 from tests.support.delivery import SENT_AT, executed, send, settings
+from tests.support.ports import IMPACT
 
 
 def statuses(engine) -> Counter[str]:
@@ -92,7 +93,7 @@ def test_a_451_is_retried_with_the_same_message_id_and_then_delivered(
     assert handler.message_ids() == Counter({m: 1 for m in refused})
     with UnitOfWork(engine) as uow:
         rows = uow.session.execute(
-            select(DeliveryAttempt.attempt, DeliveryAttempt.outcome, DeliveryAttempt.smtp_code)
+            select(DeliveryAttempt.attempt, DeliveryAttempt.outcome, DeliveryAttempt.provider_code)
         ).all()
     assert Counter((a, o, c) for a, o, c in rows) == Counter(
         {(1, "retry", 451): total, (2, "sent", 250): total}
@@ -117,8 +118,8 @@ def test_a_550_fails_the_message_suppresses_the_address_and_later_campaigns_skip
         failed = uow.session.scalars(select(Message).where(Message.status == "failed")).one()
         assert failed.recipient == victim
         assert "No such user" in (failed.last_error or "")
-        suppression = uow.session.get(Suppression, victim.lower())
-        assert suppression is not None and suppression.smtp_code == 550
+        suppression = uow.session.get(Suppression, ("email", victim.lower()))
+        assert suppression is not None and suppression.provider_code == 550
 
     # A later incident touches the same customers: the suppressed address gets nothing.
     with UnitOfWork(engine) as uow:
@@ -128,7 +129,7 @@ def test_a_550_fails_the_message_suppresses_the_address_and_later_campaigns_skip
             gt.NOW,
             "t",
         )
-        run_impact(uow.session, later.id, gt.NOW, "t")
+        run_impact(uow.session, later.id, gt.NOW, "t", **IMPACT)
         uow.commit()
     executed(engine, later.id)
     offered_before = len(handler.seen)
@@ -180,13 +181,13 @@ def test_a_dropped_connection_or_a_timeout_is_retried_and_delivered_once(
     assert len(handler.received()) == total
     with UnitOfWork(engine) as uow:
         retried = uow.session.execute(
-            select(DeliveryAttempt.outcome, DeliveryAttempt.smtp_code, DeliveryAttempt.detail)
+            select(DeliveryAttempt.outcome, DeliveryAttempt.provider_code, DeliveryAttempt.detail)
             .join(Message, Message.id == DeliveryAttempt.message_id)
             .where(Message.recipient == troubled[0])
             .order_by(DeliveryAttempt.attempt)
         ).all()
     assert [r.outcome for r in retried] == ["retry", "sent"]
-    assert retried[0].smtp_code is None  # no reply: the network, not the relay, failed
+    assert retried[0].provider_code is None  # no reply: the network, not the relay, failed
 
 
 def test_the_rate_limit_spaces_out_sends():
@@ -211,9 +212,7 @@ def test_a_stopped_worker_gives_back_the_batch_it_read_ahead(engine, database_ur
     async def stopped_early():
         nonlocal stop_after_some
         stop = asyncio.Event()
-        sender = Sender(
-            engine=engine, settings=config, clock=FixedClock(SENT_AT), renderer=Renderer()
-        )
+        sender = for_root(build_root(config, FixedClock(SENT_AT), engine))
         sender.progress = lambda outcome: stop.set() if sender.counts.sent >= 5 else None
         counts = await sender.run("forever", stop)
         stop_after_some = counts.sent

@@ -13,16 +13,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.credits.service import claim
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import truth as gt
 from tests.support.files import customer, write_csv
+from tests.support.ports import CHECK, IMPACT
 from tests.support.world import SECRET, SEED_POLICY, build_world
 
 NOW = gt.NOW
@@ -91,7 +91,7 @@ def _big_campaign(engine, tmp_path, size: int) -> int:
 
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, tmp_path / "customers.csv", NOW)
-        add_source(uow.session, "usage_events", str(events), NOW, "t")
+        add_source(uow.session, "usage_events", str(events), NOW, "t", **CHECK)
         incident = declare(
             uow.session,
             Declaration(
@@ -100,7 +100,7 @@ def _big_campaign(engine, tmp_path, size: int) -> int:
             NOW,
             "t",
         )
-        run_impact(uow.session, incident.id, NOW, "t")
+        run_impact(uow.session, incident.id, NOW, "t", **IMPACT)
         policy = SEED_POLICY.replace('mode = "claim"\nclaim_days = 7', 'mode = "automatic"')
         campaign = plan(uow.session, incident.id, parse_policy(policy), Decimal(0), NOW, "cx")
         approve(uow.session, campaign.id, "lead", NOW)

@@ -14,6 +14,7 @@ from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.sources.service import add_source
 from tests.support import truth as gt
+from tests.support.ports import CHECK, IMPACT
 
 
 def _load(engine: object, tmp_path: Path, fmt: str) -> gt.Truth:
@@ -21,8 +22,8 @@ def _load(engine: object, tmp_path: Path, fmt: str) -> gt.Truth:
     files = gt.write(t, tmp_path / fmt, fmt)
     with UnitOfWork(engine) as uow:  # type: ignore[arg-type]
         import_customers(uow.session, files["customers"], gt.NOW)
-        add_source(uow.session, "usage_events", str(files["usage_events"]), gt.NOW, "test")
-        add_source(uow.session, "shipments", str(files["shipments"]), gt.NOW, "test")
+        add_source(uow.session, "usage_events", str(files["usage_events"]), gt.NOW, "test", **CHECK)
+        add_source(uow.session, "shipments", str(files["shipments"]), gt.NOW, "test", **CHECK)
         uow.commit()
     return t
 
@@ -48,7 +49,7 @@ def test_streaming_impacts_equal_ground_truth_across_dst(engine, tmp_path, fmt):
             gt.NOW,
             "test",
         )
-        report = run_impact(uow.session, incident.id, gt.NOW, "test")
+        report = run_impact(uow.session, incident.id, gt.NOW, "test", **IMPACT)
         uow.commit()
 
     found = _impacts(engine, incident.id)
@@ -79,7 +80,7 @@ def test_shipping_impacts_equal_ground_truth(engine, tmp_path, fmt):
             gt.NOW,
             "test",
         )
-        report = run_impact(uow.session, incident.id, gt.NOW, "test")
+        report = run_impact(uow.session, incident.id, gt.NOW, "test", **IMPACT)
         uow.commit()
 
     found = _impacts(engine, incident.id)

@@ -18,6 +18,7 @@ from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.sources.service import add_source
 from tests.support.files import customer, write_csv
+from tests.support.ports import CHECK, IMPACT
 
 START = datetime(2026, 3, 2, 20, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -42,8 +43,8 @@ def loaded(engine, tmp_path):
     )
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, tmp_path / "customers.csv", NOW)
-        add_source(uow.session, "usage_events", str(tmp_path / "events.csv"), NOW, "t")
-        add_source(uow.session, "shipments", str(tmp_path / "shipments.csv"), NOW, "t")
+        add_source(uow.session, "usage_events", str(tmp_path / "events.csv"), NOW, "t", **CHECK)
+        add_source(uow.session, "shipments", str(tmp_path / "shipments.csv"), NOW, "t", **CHECK)
         uow.commit()
     return tmp_path
 
@@ -62,7 +63,7 @@ def incident(engine, services=("streaming",), end=END, **extra) -> int:
 
 def run(engine, incident_id, **kwargs):
     with UnitOfWork(engine) as uow:
-        report = run_impact(uow.session, incident_id, NOW, "t", **kwargs)
+        report = run_impact(uow.session, incident_id, NOW, "t", **kwargs, **IMPACT)
         uow.commit()
     return report
 

@@ -10,12 +10,13 @@ from collections import Counter
 
 from sqlalchemy import func, select, update
 
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
+from makegood.campaigns.preview import languages
 from makegood.config import CompanySettings
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.incidents.service import write_summaries
-from makegood.messaging.preview import languages
 from makegood.messaging.rendering import Renderer
 from tests.support import truth as gt
 from tests.support.delivery import executed, send, settings

@@ -16,14 +16,13 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from makegood.api.ops import instrument
-from makegood.campaigns.models import Offer
 from makegood.config import Settings, WebSettings
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import DeliveryAttempt, Message
+from makegood.web.ops import instrument
 from tests.support.claims import delivered_links
 from tests.support.delivery import SENT_AT, executed, send, settings
 from tests.support.server import MovableClock, served

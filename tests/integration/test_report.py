@@ -20,18 +20,17 @@ from html.parser import HTMLParser
 from sqlalchemy import select, update
 
 from makegood.campaigns.execution import execute
-from makegood.campaigns.models import Offer
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.credits.service import claim
 from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.wiring import build_root
 from makegood.incidents.models import Incident
 from makegood.messaging.models import Message, Suppression
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Sender
+from makegood.messaging.sender import for_root
 from makegood.policy.schema import parse_policy
 from makegood.reports.schemas import ReportOut
 from makegood.reports.service import incident_report
@@ -70,12 +69,7 @@ def planned(engine, incident: int) -> int:
 
 def deliver(engine, database_url: str, port: int) -> None:
     config = settings(database_url, port, batch_size=BATCH)
-    sender = Sender(
-        engine=engine,
-        settings=config,
-        clock=Ticking(SENT_AT),
-        renderer=Renderer(config.templates_dir),
-    )
+    sender = for_root(build_root(config, Ticking(SENT_AT), engine))
     asyncio.run(sender.run("until_empty"))
 
 

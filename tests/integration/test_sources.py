@@ -10,13 +10,14 @@ from makegood.core.errors import InvalidInputError
 from makegood.db.uow import UnitOfWork
 from makegood.sources.service import add_source, list_sources
 from tests.conftest import NOW
+from tests.support.ports import CHECK
 
 EVENTS = "customer_id,occurred_at,service,outcome,device,region\n"
 
 
 def add(engine, table, path):
     with UnitOfWork(engine) as uow:
-        added = add_source(uow.session, table, str(path), NOW, "test")
+        added = add_source(uow.session, table, str(path), NOW, "test", **CHECK)
         uow.commit()
     return added
 

@@ -14,16 +14,16 @@ import pytest
 from sqlalchemy import func, select, text
 
 from makegood.audit.models import AuditEntry
-from makegood.campaigns.models import ClaimToken, Offer
-from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
-from makegood.core.tokens import hash_token, unseal
-from makegood.credits.service import claim, look, void
-from makegood.credits.support import (
+from makegood.campaigns.support import (
     customer_record,
     extend_deadline,
     find_customers,
     resend_claim,
 )
+from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
+from makegood.core.tokens import hash_token, unseal
+from makegood.credits.models import ClaimToken, Offer
+from makegood.credits.service import claim, look, void
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message
 from tests.support import truth as gt
@@ -104,8 +104,8 @@ def test_a_resent_claim_email_carries_a_new_link_and_the_old_one_stops_working(e
     assert outcome.status == "claimed" and outcome.offer_id == offer.id
     sent = messages_of(engine, offer.id)
     assert [(m.sequence, m.status) for m in sent] == [(1, "sent"), (2, "sent")]
-    assert sent[1].smtp_message_id != sent[0].smtp_message_id
-    assert handler.message_ids()[sent[1].smtp_message_id] == 1
+    assert sent[1].provider_message_id != sent[0].provider_message_id
+    assert handler.message_ids()[sent[1].provider_message_id] == 1
 
 
 def test_resending_twice_gives_sequences_two_and_three_and_only_the_last_link_works(

@@ -22,8 +22,8 @@ from makegood.campaigns.service import approve
 from makegood.config import DeliverySettings, Settings
 from makegood.core.clock import FixedClock
 from makegood.db.uow import UnitOfWork
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Counts, Sender
+from makegood.entrypoints.wiring import build_root
+from makegood.messaging.sender import Counts, for_root
 from makegood.policy.schema import parse_policy
 from tests.support import truth as gt
 from tests.support.world import SECRET, SEED_POLICY
@@ -93,10 +93,5 @@ def settings(database_url: str, port: int, **delivery: Any) -> Settings:
 
 
 def send(engine: Engine, config: Settings, mode: str = "until_empty") -> Counts:
-    sender = Sender(
-        engine=engine,
-        settings=config,
-        clock=FixedClock(SENT_AT),
-        renderer=Renderer(config.templates_dir),
-    )
+    sender = for_root(build_root(config, FixedClock(SENT_AT), engine))
     return asyncio.run(sender.run(mode))

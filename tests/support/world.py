@@ -14,6 +14,7 @@ from makegood.incidents.service import Declaration, declare
 from makegood.policy.seed import seed_policy_text
 from makegood.sources.service import add_source
 from tests.support import truth as gt
+from tests.support.ports import CHECK, IMPACT
 
 SECRET = "test-secret-key-0123456789"
 SEED_POLICY = seed_policy_text()
@@ -31,8 +32,8 @@ def build_world(engine: Engine, directory: Path) -> World:
     files = gt.write(t, directory, "parquet")
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, files["customers"], gt.NOW)
-        add_source(uow.session, "usage_events", str(files["usage_events"]), gt.NOW, "t")
-        add_source(uow.session, "shipments", str(files["shipments"]), gt.NOW, "t")
+        add_source(uow.session, "usage_events", str(files["usage_events"]), gt.NOW, "t", **CHECK)
+        add_source(uow.session, "shipments", str(files["shipments"]), gt.NOW, "t", **CHECK)
         ids = []
         for services, start, end in (
             (["shipping"], gt.SHIP_START, gt.SHIP_END),
@@ -44,7 +45,7 @@ def build_world(engine: Engine, directory: Path) -> World:
                 gt.NOW,
                 "t",
             )
-            run_impact(uow.session, incident.id, gt.NOW, "t")
+            run_impact(uow.session, incident.id, gt.NOW, "t", **IMPACT)
             ids.append(incident.id)
         uow.commit()
     return World(t, ids[0], ids[1])

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from typer.testing import CliRunner
 
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
 from makegood.core.errors import ConfigurationError, InvalidInputError
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.customers.rules import LIMITS, RowProblems, countries, validate_row
 from makegood.kits.cli.context import load_settings

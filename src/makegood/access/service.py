@@ -5,27 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from makegood.access.models import ApiKey
-from makegood.access.rules import ROLES
+from makegood.access.rules import ROLES, allows
 from makegood.audit.service import record
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
+from makegood.db.uow import UnitOfWork
+from makegood.kits.http.callers import Caller
+from makegood.kits.root import Root
 
 SCHEME = "mg"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the key's owner acts under the key's role."""
-
-    owner: str
-    role: str
-    key_id: int | None = None
 
 
 def _hash(secret: str) -> str:
@@ -102,3 +95,21 @@ def revoke(session: Session, key_id: int, now: datetime, actor: str) -> ApiKey:
 
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+# A key's last use is written at most this often, not on every request.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def check_key(root: Root, presented: str) -> Caller | None:
+    """The caller behind an API key (the ``API_KEYS`` port), noting when it was last used."""
+    with UnitOfWork(root.engine) as uow:
+        key = authenticate(uow.session, presented)
+        if key is None:
+            return None
+        now = root.now()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+            uow.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+            uow.commit()
+        grants = frozenset(role for role in ROLES if allows(key.role, role))
+        return Caller(owner=key.owner, role=key.role, key_id=key.id, grants=grants)

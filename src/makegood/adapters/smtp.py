@@ -1,4 +1,5 @@
-"""SMTP out: a few reused connections to one relay, and a verdict for every try.
+"""The email channel: SMTP to one relay over a few reused connections, an answer for
+every try.
 
 A reply in the 2xx range means the relay took the message; 4xx, a timeout or a
 dropped connection mean "try again later"; 5xx means "never" (the address is bad
@@ -14,7 +15,11 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
+from makegood.messaging import mime
+from makegood.messaging.letters import LetterFacts
+from makegood.messaging.ports import Answer, Envelope
 
 
 @dataclass(frozen=True)
@@ -51,17 +56,10 @@ def parse_relay(url: str) -> Relay:
     )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    outcome: str  # "sent" | "retry" | "failed"
-    code: int | None
-    detail: str
-
-
-def verdict_for_code(code: int, detail: str) -> Verdict:
+def answer_for_code(code: int, detail: str) -> Answer:
     if 200 <= code < 300:
-        return Verdict("sent", code, detail)
-    return Verdict("failed" if code >= 500 else "retry", code, detail)
+        return Answer("sent", code=code, detail=detail)
+    return Answer("failed" if code >= 500 else "retry", code=code, detail=detail)
 
 
 class SmtpPool:
@@ -88,7 +86,7 @@ class SmtpPool:
         await client.connect()
         return client
 
-    async def send(self, mail_from: str, rcpt_to: str, raw: bytes) -> Verdict:
+    async def send(self, mail_from: str, rcpt_to: str, raw: bytes) -> Answer:
         """Hand one message to the relay; never raises for what the relay or network says."""
         client = await self._idle.get()
         try:
@@ -97,17 +95,17 @@ class SmtpPool:
             errors, response = await client.sendmail(mail_from, [rcpt_to], raw)
             if errors:  # one recipient per message: a partial refusal cannot happen
                 code, detail = next(iter(errors.values()))
-                return verdict_for_code(code, detail)
-            return Verdict("sent", 250, response)
+                return answer_for_code(code, detail)
+            return Answer("sent", code=250, detail=response)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
-            return verdict_for_code(refused.code, refused.message)
+            return answer_for_code(refused.code, refused.message)
         except aiosmtplib.SMTPResponseException as exc:
-            return verdict_for_code(exc.code, exc.message)
+            return answer_for_code(exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _close(client)
             client = None
-            return Verdict("retry", None, f"{type(exc).__name__}: {exc}".strip())
+            return Answer("retry", detail=f"{type(exc).__name__}: {exc}".strip())
         finally:
             self._idle.put_nowait(client)
 
@@ -124,3 +122,44 @@ async def _close(client: aiosmtplib.SMTP | None) -> None:
             await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
         client.close()
+
+
+class SmtpChannel:
+    """Each letter as a MIME message from the company's sender, over an ``SmtpPool``.
+
+    The Message-ID is makegood's key for the message, so every try of one message
+    carries the same one, and it is the id the provider's answer is filed under."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.from_, self.reply_to = mime.addresses(settings.company)
+        delivery = settings.delivery
+        relay = parse_relay(settings.smtp_url.get_secret_value())
+        self.pool = SmtpPool(relay, delivery.connections, delivery.timeout_seconds)
+
+    def address(self, facts: LetterFacts) -> str:
+        return facts.email.strip()
+
+    async def send(self, envelope: Envelope) -> Answer:
+        msg_id = envelope.provider_id or mime.message_id(envelope.key, self.from_)
+        try:
+            mail = mime.build(
+                envelope.letter,
+                sender=self.from_,
+                reply_to=self.reply_to,
+                to_name=envelope.to_name,
+                to_address=envelope.address,
+                msg_id=msg_id,
+                date=envelope.facts.sent_at,
+            )
+        except ValueError as exc:
+            return Answer("failed", provider_id=msg_id, detail=f"not sent: {exc}")
+        answer = await self.pool.send(mail.mail_from, mail.rcpt_to, mail.raw)
+        return Answer(answer.outcome, msg_id, answer.code, answer.detail)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def channel(settings: Settings) -> SmtpChannel:
+    """The ``smtp`` entry point of ``makegood.channels``."""
+    return SmtpChannel(settings)

@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from makegood.api.deps import Uow, Viewer
 from makegood.audit.schemas import AuditEntryOut
 from makegood.audit.service import entries_query
+from makegood.kits.http.deps import Uow, Viewer
 from makegood.kits.http.errors import COMMON
 from makegood.kits.http.fields import Instant
 from makegood.kits.http.pages import Page, Window, fetch, page, window

@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import select
 
-from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.billing.models import ExportBatch
+from makegood.billing.ports import COLUMNS
 from makegood.billing.schemas import BatchDetail, BatchOut, BillingRow, ExportOut
-from makegood.billing.service import COLUMNS, batch_entries, export_pending, get_batch, rows
+from makegood.billing.service import batch_entries, export_pending, get_batch, rows
+from makegood.kits.http.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.kits.http.errors import COMMON, NOT_FOUND
 from makegood.kits.http.fields import BatchId
 from makegood.kits.http.pages import Page, Window, fetch, page, window

@@ -17,7 +17,9 @@ app = typer.Typer(help="Billing: hand credits to the billing system.", no_args_i
 def export_(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="The file to write.")],
-    format_: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    format_: Annotated[
+        str, typer.Option("--format", help="csv or jsonl, or a billing sink a plug-in adds.")
+    ] = "csv",
     batch: Annotated[int | None, typer.Option(help="Write an earlier batch again.")] = None,
 ) -> None:
     """Export every ledger entry not exported yet, each exactly once.
@@ -25,11 +27,13 @@ def export_(
     Columns: credit_id,customer_id,amount,currency,statement_date,incident_id,description;
     amounts in major units, reversals negative. --batch ID re-exports one batch.
     """
+    from makegood.billing.ports import BILLING_SINKS
     from makegood.billing.service import export
 
     app_ = app_context(ctx)
+    sink = app_.root.port(BILLING_SINKS).sink(format_)
     with app_.uow() as uow:
-        result = export(uow.session, out, format_, app_.now(), app_.actor, batch)
+        result = export(uow.session, out, sink, app_.now(), app_.actor, batch)
         uow.commit()
     result.finish()
     app_.emit(

@@ -16,7 +16,8 @@ class ExportBatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(200))
-    format: Mapped[str] = mapped_column(String(8))
+    # The billing sink that took the batch: csv, jsonl or a plug-in's name.
+    format: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(Text)
     entries: Mapped[int] = mapped_column(Integer)
 

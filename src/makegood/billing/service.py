@@ -1,17 +1,14 @@
 """Use case: export ledger entries to the billing system, each exactly once.
 
-The file is written to a temporary name, the batch and its items are recorded in
-the caller's transaction, and the file takes its final name only once the caller
-has committed (``finish``). A crash before the commit leaves no batch; a crash
-after it leaves a batch that ``--batch ID`` writes again.
+The batch and its items are recorded in the caller's transaction and the entries
+handed to a billing sink; a file sink writes to a temporary name, which becomes the
+final one only once the caller has committed (``finish``). A crash before the commit
+leaves no batch; a crash after it leaves a batch that ``--batch ID`` writes again.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,20 +19,10 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.billing.models import ExportBatch, ExportItem
+from makegood.billing.ports import BillingItem, BillingSink
 from makegood.core.errors import InvalidInputError, NotFoundError
-from makegood.core.money import format_major
+from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
-
-COLUMNS = (
-    "credit_id",
-    "customer_id",
-    "amount",
-    "currency",
-    "statement_date",
-    "incident_id",
-    "description",
-)
-FORMATS = ("csv", "jsonl")
 
 
 @dataclass
@@ -43,22 +30,28 @@ class Export:
     batch_id: int | None
     exported: int
     path: Path
-    temporary: Path
+    sink: BillingSink
 
     def finish(self) -> None:
-        """Give the file its final name; call after the transaction committed."""
-        os.replace(self.temporary, self.path)
+        """Let the sink complete its delivery (a file takes its final name); call after
+        the transaction committed."""
+        self.sink.finish()
 
 
 def export(
-    session: Session, out: Path, fmt: str, now: datetime, actor: str, batch_id: int | None = None
+    session: Session,
+    out: Path,
+    sink: BillingSink,
+    now: datetime,
+    actor: str,
+    batch_id: int | None = None,
 ) -> Export:
-    if fmt not in FORMATS:
-        raise InvalidInputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    """Hand every entry not exported yet (or one batch again) to ``sink``; each entry is
+    exported once: a sink that does not take every entry leaves no batch behind."""
     if batch_id is not None:
-        return _write(out, fmt, batch_entries(session, batch_id), batch_id)
-    batch, entries = export_pending(session, now, actor, fmt, str(out))
-    return _write(out, fmt, entries, None if batch is None else batch.id)
+        return _deliver(sink, out, batch_entries(session, batch_id), batch_id)
+    batch, entries = export_pending(session, now, actor, sink.name, str(out))
+    return _deliver(sink, out, entries, None if batch is None else batch.id)
 
 
 def export_pending(
@@ -119,16 +112,30 @@ def batch_entries(session: Session, batch_id: int) -> Sequence[LedgerEntry]:
     return _entries(session, select(ExportItem.entry_id).where(ExportItem.batch_id == batch_id))
 
 
+def items(entries: Sequence[LedgerEntry]) -> list[BillingItem]:
+    return [
+        BillingItem(
+            credit_id=e.id,
+            customer_id=e.customer_id,
+            amount=Money(e.amount_minor, e.currency),
+            statement_date=e.statement_date,
+            incident_id=e.incident_id,
+            description=e.description,
+        )
+        for e in entries
+    ]
+
+
 def rows(entries: Sequence[LedgerEntry]) -> list[dict[str, str]]:
     """Entries as billing export rows (the contract's columns, all text)."""
-    return list(_rows(entries))
+    return [item.row() for item in items(entries)]
 
 
 def _totals(entries: Sequence[LedgerEntry]) -> dict[str, str]:
     sums: dict[str, int] = {}
     for e in entries:
         sums[e.currency] = sums.get(e.currency, 0) + e.amount_minor
-    return {c: format_major(m, c) for c, m in sorted(sums.items())}
+    return {c: Money(m, c).major_text for c, m in sorted(sums.items())}
 
 
 def _entries(session: Session, ids: Any) -> Sequence[LedgerEntry]:
@@ -137,30 +144,17 @@ def _entries(session: Session, ids: Any) -> Sequence[LedgerEntry]:
     ).all()
 
 
-def _rows(entries: Sequence[LedgerEntry]) -> Iterator[dict[str, str]]:
-    for e in entries:
-        yield {
-            "credit_id": str(e.id),
-            "customer_id": e.customer_id,
-            "amount": format_major(e.amount_minor, e.currency),
-            "currency": e.currency,
-            "statement_date": e.statement_date.isoformat(),
-            "incident_id": str(e.incident_id),
-            "description": e.description,
-        }
-
-
-def _write(out: Path, fmt: str, entries: Sequence[LedgerEntry], batch_id: int | None) -> Export:
-    temporary = out.with_name(f".{out.name}.partial")
-    try:
-        with temporary.open("w", newline="", encoding="utf-8") as fh:
-            if fmt == "csv":
-                writer = csv.DictWriter(fh, COLUMNS)
-                writer.writeheader()
-                writer.writerows(_rows(entries))
-            else:
-                for row in _rows(entries):
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise InvalidInputError(f"--out: cannot write {out} ({exc.strerror})") from None
-    return Export(batch_id, len(entries), out, temporary)
+def _deliver(
+    sink: BillingSink, out: Path, entries: Sequence[LedgerEntry], batch_id: int | None
+) -> Export:
+    receipts = sink.deliver(items(entries), str(out))
+    refused = [r for r in receipts if r.status != "delivered"]
+    if refused or len(receipts) != len(entries):
+        first = refused[0] if refused else None
+        why = f"{first.status}: {first.detail}" if first else "it answered for fewer entries"
+        raise InvalidInputError(
+            f"--format: the {sink.name} billing sink did not take every entry "
+            f"({len(refused) or len(entries) - len(receipts)} not taken; first {why}); "
+            "nothing was exported"
+        )
+    return Export(batch_id, len(entries), out, sink)

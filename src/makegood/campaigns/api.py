@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from makegood.api.deps import Approver, Operator, Services, Svc, Uow, Viewer, actor
 from makegood.campaigns.execution import execute
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import plan
+from makegood.campaigns.preview import check_templates, preview
 from makegood.campaigns.schemas import (
     CampaignItem,
     CampaignOut,
@@ -22,10 +22,12 @@ from makegood.campaigns.schemas import (
     PreviewOut,
 )
 from makegood.campaigns.service import approve, cancel, get, summary
+from makegood.kits.http.deps import Approver, Operator, Svc, Uow, Viewer, actor
 from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND, ErrorResponse
 from makegood.kits.http.fields import MALFORMED, CampaignId, Text
 from makegood.kits.http.pages import Page, Window, fetch, page, window
-from makegood.messaging.preview import check_templates, preview
+from makegood.kits.root import Root
+from makegood.messaging.ports import RENDERER
 from makegood.messaging.rendering import Renderer
 from makegood.policy.schema import parse_policy
 
@@ -39,12 +41,8 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _renderer(svc: Services) -> Renderer:
-    # Built once per application: it caches compiled templates and locale choices.
-    renderer = svc.extras.get("renderer")
-    if not isinstance(renderer, Renderer):
-        renderer = svc.extras["renderer"] = Renderer(svc.settings.templates_dir)
-    return renderer
+def _renderer(svc: Root) -> Renderer:
+    return svc.port(RENDERER)
 
 
 def _base(campaign: Campaign) -> dict[str, Any]:
@@ -205,7 +203,13 @@ def execute_campaign(campaign_id: CampaignId, svc: Svc, caller: Operator) -> Exe
     Safe to call again, or after a failure: each chunk commits whole, and a second
     call adds nothing.
     """
-    result = execute(svc.engine, campaign_id, svc.now(), actor(caller), svc.settings.secret_key)
+    result = execute(
+        svc.engine,
+        campaign_id,
+        svc.now(),
+        actor(caller),
+        svc.settings.secret_key.get_secret_value(),
+    )
     return ExecuteOut(granted=result.granted, offered=result.offered, messages=result.messages)
 
 

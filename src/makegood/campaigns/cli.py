@@ -70,8 +70,8 @@ def plan_(
     currency, the ten largest credits. Planning again replaces the draft.
     """
     from makegood.campaigns.planning import plan
+    from makegood.campaigns.preview import check_templates
     from makegood.campaigns.service import summary
-    from makegood.messaging.preview import check_templates
     from makegood.messaging.rendering import Renderer
     from makegood.policy.schema import load_policy
 
@@ -177,7 +177,7 @@ def execute_(
             campaign_id,
             app_.now(),
             app_.actor,
-            app_.settings.secret_key,
+            app_.settings.secret_key.get_secret_value(),
             chunk_size,
             lambda n: progress.update(task, advance=n),
         )
@@ -193,8 +193,8 @@ def execute_(
 
 def _warn_generated(app_: Any, campaign_id: int) -> None:
     """Say, before anything is sent, which letters carry no summary a person wrote."""
+    from makegood.campaigns.preview import languages
     from makegood.campaigns.service import get
-    from makegood.messaging.preview import languages
     from makegood.messaging.rendering import Renderer
 
     with app_.uow() as uow:
@@ -252,8 +252,8 @@ def preview_(
     Works on drafts too. The claim link shows a placeholder in place of the
     customer's token: real tokens are never printed.
     """
+    from makegood.campaigns.preview import preview
     from makegood.campaigns.service import get
-    from makegood.messaging.preview import preview
     from makegood.messaging.rendering import Renderer
 
     app_ = app_context(ctx)

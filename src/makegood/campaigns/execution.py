@@ -20,10 +20,11 @@ from sqlalchemy import Engine, Row, Select, select, text
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
 from makegood.campaigns.service import get
 from makegood.core.errors import ConflictError
 from makegood.core.tokens import Sealer, hash_token, new_token
+from makegood.credits.models import Offer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
 from makegood.db.bulk import db_instant, dialect, insert_rows

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.campaigns.history import CreditHistory, load_history
-from makegood.campaigns.models import Approval, Campaign, Offer
+from makegood.campaigns.models import Approval, Campaign
 from makegood.core.errors import ConflictError, InvalidInputError
 from makegood.core.money import currency_exponent, format_major
+from makegood.credits.models import Offer
 from makegood.credits.rules import days_in_month, statement_date
 from makegood.customers.models import Customer
 from makegood.db.bulk import dialect, insert_rows

@@ -9,8 +9,8 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from makegood.campaigns.models import Offer
 from makegood.core.money import format_major
+from makegood.credits.models import Offer
 from makegood.kits.http.fields import Amount, Body, Currency, Instant, Out, Text, Totals
 
 PERCENT = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,4})?$")

@@ -9,8 +9,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import Approval, Campaign, Offer
+from makegood.campaigns.models import Approval, Campaign
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
+from makegood.credits.models import Offer
 
 
 def get(session: Session, campaign_id: int, lock: bool = False) -> Campaign:

@@ -21,7 +21,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key.get_secret_value(),
         session_cookie="makegood_console",
         max_age=12 * 3600,
         same_site="strict",

@@ -14,15 +14,14 @@ from markupsafe import Markup
 from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, extract, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from makegood.api.deps import Services
 from makegood.campaigns import service as campaigns
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
 from makegood.console.execution import runs
 from makegood.console.render import (
     money,
-    shared,
 )
 from makegood.core.money import format_major
+from makegood.credits.models import Offer
 from makegood.db.bulk import dialect
 from makegood.db.uow import UnitOfWork
 from makegood.kits.charts.series import (
@@ -37,6 +36,8 @@ from makegood.kits.charts.series import (
     share_chart,
     time_chart,
 )
+from makegood.kits.ports import Port
+from makegood.kits.root import Root
 from makegood.messaging.models import Message
 
 SETTLED = ("sent", "failed", "suppressed")
@@ -342,10 +343,15 @@ def _share(part: int, whole: int) -> float:
     return int(part * 1000 / whole) / 10 if whole else 0.0
 
 
-def cached_progress(svc: Services, campaign_id: int) -> dict[str, Any]:
+PROGRESS_CACHE: Port[dict[int, tuple[float, dict[str, Any]]]] = Port(
+    "console progress cache", lambda _: {}
+)
+
+
+def cached_progress(svc: Root, campaign_id: int) -> dict[str, Any]:
     """Progress counted at most every PROGRESS_SECONDS per campaign, however many pages
     poll it; a campaign so large that counting takes a while is counted less often."""
-    cache: dict[int, tuple[float, dict[str, Any]]] = shared(svc, "console_progress", dict)
+    cache = svc.port(PROGRESS_CACHE)
     hit = cache.get(campaign_id)
     if hit is not None and time.monotonic() < hit[0]:
         return hit[1]

@@ -14,17 +14,21 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from makegood.access.rules import allows
-from makegood.api.deps import Svc
 from makegood.console.models import User
 from makegood.console.render import page
 from makegood.console.users import authenticate
 from makegood.db.uow import UnitOfWork
+from makegood.kits.http.deps import Svc
+from makegood.kits.ports import Port
 from makegood.web.claim import client_address
 from makegood.web.ratelimit import PerMinute
 
 router = APIRouter(include_in_schema=False)
 
 LOGIN_TRIES_PER_MINUTE = 10
+LOGIN_LIMITER: Port[PerMinute] = Port(
+    "login rate limiter", lambda _: PerMinute(LOGIN_TRIES_PER_MINUTE)
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,7 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     await checked_form(request)
-    limiter = svc.extras.setdefault("login_limiter", PerMinute(LOGIN_TRIES_PER_MINUTE))
-    assert isinstance(limiter, PerMinute)
+    limiter = svc.port(LOGIN_LIMITER)
     if not limiter.allow(client_address(request, svc))[0]:
         return page(
             request,

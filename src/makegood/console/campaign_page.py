@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from makegood.api.deps import Services, Svc
+from makegood.campaigns import preview as letters
 from makegood.campaigns import service as campaigns
 from makegood.campaigns.models import Approval, Campaign
 from makegood.console.activity import (
@@ -40,7 +40,8 @@ from makegood.core.errors import ConflictError, MakegoodError, NotFoundError
 from makegood.core.money import to_minor_units
 from makegood.db.uow import UnitOfWork
 from makegood.incidents.models import Incident
-from makegood.messaging import preview as letters
+from makegood.kits.http.deps import Svc
+from makegood.kits.root import Root
 
 router = APIRouter(include_in_schema=False)
 
@@ -88,7 +89,7 @@ def _approvals(session: Session, campaign_id: int) -> list[Approval]:
 
 def _show(
     request: Request,
-    svc: Services,
+    svc: Root,
     user: ConsoleUser,
     campaign_id: int,
     customer: str | None = None,

@@ -8,14 +8,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from makegood.api.deps import Services
 from makegood.campaigns import service as campaigns
 from makegood.campaigns.execution import execute
-from makegood.console.render import (
-    shared,
-)
 from makegood.core.errors import ConflictError, MakegoodError
 from makegood.db.uow import UnitOfWork
+from makegood.kits.ports import Port
+from makegood.kits.root import Root
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +30,24 @@ class Execution:
     result: dict[str, int] = field(default_factory=dict)
 
 
-def runs(svc: Services) -> dict[int, Execution]:
-    found: dict[int, Execution] = shared(svc, "console_executions", dict)
-    return found
+RUNS: Port[dict[int, Execution]] = Port("console executions", lambda _: {})
+RUNS_LOCK: Port[threading.Lock] = Port("console executions lock", lambda _: threading.Lock())
 
 
-def _runs_lock(svc: Services) -> threading.Lock:
-    return shared(svc, "console_executions_lock", threading.Lock)
+def runs(svc: Root) -> dict[int, Execution]:
+    return svc.port(RUNS)
 
 
-def running(svc: Services, campaign_id: int) -> bool:
+def _runs_lock(svc: Root) -> threading.Lock:
+    return svc.port(RUNS_LOCK)
+
+
+def running(svc: Root, campaign_id: int) -> bool:
     run = runs(svc).get(campaign_id)
     return run is not None and not run.finished
 
 
-def start_execution(svc: Services, campaign_id: int, actor: str) -> str:
+def start_execution(svc: Root, campaign_id: int, actor: str) -> str:
     """Start executing in a background thread, at most once at a time per campaign in
     this process; the use case's row lock and status guard cover other processes.
     Returns what to tell the person who pressed the button."""
@@ -72,9 +73,11 @@ def start_execution(svc: Services, campaign_id: int, actor: str) -> str:
     return "started"
 
 
-def _execute(svc: Services, campaign_id: int, run: Execution) -> None:
+def _execute(svc: Root, campaign_id: int, run: Execution) -> None:
     try:
-        result = execute(svc.engine, campaign_id, svc.now(), run.by, svc.settings.secret_key)
+        result = execute(
+            svc.engine, campaign_id, svc.now(), run.by, svc.settings.secret_key.get_secret_value()
+        )
         run.result = {
             "granted": result.granted,
             "offered": result.offered,

@@ -17,9 +17,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from makegood.api.deps import Services, Svc
 from makegood.campaigns.models import EXECUTED_STATES, Campaign
 from makegood.campaigns.planning import plan
+from makegood.campaigns.preview import check_templates
 from makegood.console.activity import activity, campaign_ids, charts_for, progress
 from makegood.console.auth import ConsoleUser, OperatorUser, ViewerUser, checked_form
 from makegood.console.incident_timeline import actors_of, timeline
@@ -36,10 +36,11 @@ from makegood.console.render import (
 from makegood.core.errors import InvalidInputError, MakegoodError, NotFoundError
 from makegood.db.uow import UnitOfWork
 from makegood.impact.models import Impact, ImpactRun
-from makegood.impact.service import EngineOptions, run_impact
+from makegood.impact.service import run_for
 from makegood.incidents import service as incidents
 from makegood.incidents.models import Incident
-from makegood.messaging.preview import check_templates
+from makegood.kits.http.deps import Svc
+from makegood.kits.root import Root
 from makegood.policy.schema import parse_policy
 from makegood.policy.seed import seed_policy_text
 
@@ -120,9 +121,49 @@ def _rules(session: Session, incident_id: int) -> dict[str, dict[str, int]]:
     return out
 
 
+def _records(session: Session, incident_id: int) -> tuple[list[ImpactRun], list[Campaign]]:
+    """The incident's impact runs and campaigns, oldest first."""
+    runs = list(
+        session.scalars(
+            select(ImpactRun).where(ImpactRun.incident_id == incident_id).order_by(ImpactRun.id)
+        )
+    )
+    campaigns = list(
+        session.scalars(
+            select(Campaign).where(Campaign.incident_id == incident_id).order_by(Campaign.id)
+        )
+    )
+    return runs, campaigns
+
+
+def _actions(
+    incident: Incident,
+    runs: list[ImpactRun],
+    campaigns: list[Campaign],
+    form: dict[str, str] | None,
+) -> dict[str, Any]:
+    """What an operator may do next, and the planning form's values."""
+    executed = any(c.status in EXECUTED_STATES for c in campaigns)
+    blocking = next((c for c in campaigns if c.status in ("approved", *EXECUTED_STATES)), None)
+    values = form or {}
+    draft = next((c for c in campaigns if c.status == "draft"), None)
+    return {
+        "can_run_impact": incident.end_at is not None and not executed,
+        "can_plan": bool(runs) and blocking is None,
+        "blocking": blocking,
+        "draft": draft,
+        # Planning again starts from the draft's policy; a first plan from the seed's.
+        "policy_text": values.get(
+            "policy", draft.policy_source if draft and draft.policy_source else seed_policy_text()
+        ),
+        "holdout": values.get("holdout", "0"),
+        "end_value": values.get("end", ""),
+    }
+
+
 def _view(
     request: Request,
-    svc: Services,
+    svc: Root,
     user: ConsoleUser,
     incident_id: int,
     status: int = 200,
@@ -136,16 +177,7 @@ def _view(
             incident = incidents.get(session, incident_id)
         except NotFoundError:
             return not_found(request, f"There is no incident {incident_id}.")
-        runs = list(
-            session.scalars(
-                select(ImpactRun).where(ImpactRun.incident_id == incident_id).order_by(ImpactRun.id)
-            )
-        )
-        campaigns = list(
-            session.scalars(
-                select(Campaign).where(Campaign.incident_id == incident_id).order_by(Campaign.id)
-            )
-        )
+        runs, campaigns = _records(session, incident_id)
         act = activity(session, campaign_ids(campaigns))
         actors = actors_of(session, incident, runs, campaigns)
         steps, current = timeline(session, incident, runs, campaigns, actors, act)
@@ -157,10 +189,6 @@ def _view(
         examples = _examples(session, incident_id)
         rules = _rules(session, incident_id)
         counts = {c: sum((rules.get(c) or {}).values()) for c in ("confirmed", "possible")}
-    executed = any(c.status in EXECUTED_STATES for c in campaigns)
-    blocking = next((c for c in campaigns if c.status in ("approved", *EXECUTED_STATES)), None)
-    values = form or {}
-    draft = next((c for c in campaigns if c.status == "draft"), None)
     return page(
         request,
         "incident.html",
@@ -179,16 +207,7 @@ def _view(
         rows=rows,
         charts=charts,
         can_operate=user.can("operator"),
-        can_run_impact=incident.end_at is not None and not executed,
-        can_plan=bool(runs) and blocking is None,
-        blocking=blocking,
-        draft=draft,
-        # Planning again starts from the draft's policy; a first plan from the seed's.
-        policy_text=values.get(
-            "policy", draft.policy_source if draft and draft.policy_source else seed_policy_text()
-        ),
-        holdout=values.get("holdout", "0"),
-        end_value=values.get("end", ""),
+        **_actions(incident, runs, campaigns, form),
         problems=problems or [],
         duration=_duration(incident),
     )
@@ -218,7 +237,7 @@ async def incident_page(request: Request, svc: Svc, user: ViewerUser, incident_i
 
 async def _failed(
     request: Request,
-    svc: Services,
+    svc: Root,
     user: ConsoleUser,
     incident_id: int,
     exc: MakegoodError,
@@ -269,12 +288,10 @@ async def resolve_incident(
 @router.post("/console/incidents/{incident_id}/impact")
 async def find_impact(request: Request, svc: Svc, user: OperatorUser, incident_id: int) -> Response:
     await checked_form(request)
-    settings = svc.settings
 
     def work() -> tuple[int, int]:
-        options = EngineOptions(settings.duckdb_memory_limit, settings.duckdb_threads)
         with UnitOfWork(svc.engine) as uow:
-            report = run_impact(uow.session, incident_id, svc.now(), user.username, options=options)
+            report = run_for(svc, uow.session, incident_id, svc.now(), user.username)
             uow.commit()
         return report.confirmed, report.possible
 

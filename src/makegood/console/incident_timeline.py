@@ -87,35 +87,7 @@ def timeline(
 ) -> tuple[list[Step], Campaign | None]:
     live = [c for c in campaigns if c.status != "cancelled"]
     campaign = live[-1] if live else (campaigns[-1] if campaigns else None)
-    steps = [
-        Step(
-            "declared",
-            "Declared",
-            incident.declared_at,
-            f"{incident.severity.capitalize()} incident on {', '.join(incident.services)}",
-            actors.get("incident.declared", ""),
-        ),
-        Step(
-            "resolved",
-            "Resolved",
-            incident.resolved_at if incident.end_at else None,
-            f"Ended {incident.end_at:%Y-%m-%d %H:%M} UTC" if incident.end_at else "Still open",
-            actors.get("incident.resolved", ""),
-        ),
-    ]
-    run = runs[-1] if runs else None
-    steps.append(
-        Step(
-            "impact",
-            "Impact found",
-            run.ran_at if run else None,
-            f"{run.confirmed:,} confirmed, {run.possible:,} possible"
-            + (f" · run {len(runs)} times" if len(runs) > 1 else "")
-            if run
-            else "",
-            actors.get("impact.run", ""),
-        )
-    )
+    steps = _incident_steps(incident, runs, actors)
     approvals: list[Approval] = []
     state: dict[str, Any] = {}
     first_sent: datetime | None = None
@@ -131,9 +103,61 @@ def timeline(
         if act.sent_per_second:
             first_sent = datetime.fromtimestamp(min(act.sent_per_second), UTC)
             last_sent = datetime.fromtimestamp(max(act.sent_per_second), UTC)
+    steps += _plan_steps(campaign, approvals)
+    steps += _run_steps(campaign, state, first_sent, last_sent)
+    if campaign is not None and campaign.status == "cancelled":
+        steps.append(
+            Step(
+                "cancelled",
+                f"Campaign #{campaign.id} cancelled",
+                campaign.cancelled_at,
+                "Its planned offers were removed; plan again to start over.",
+                actors.get(f"campaign.cancelled:{campaign.id}", ""),
+            )
+        )
+    _mark(steps, state)
+    return steps, campaign
+
+
+def _incident_steps(
+    incident: Incident, runs: list[ImpactRun], actors: dict[str, str]
+) -> list[Step]:
+    """Declared, resolved and impact found."""
+    run = runs[-1] if runs else None
+    return [
+        Step(
+            "declared",
+            "Declared",
+            incident.declared_at,
+            f"{incident.severity.capitalize()} incident on {', '.join(incident.services)}",
+            actors.get("incident.declared", ""),
+        ),
+        Step(
+            "resolved",
+            "Resolved",
+            incident.resolved_at if incident.end_at else None,
+            f"Ended {incident.end_at:%Y-%m-%d %H:%M} UTC" if incident.end_at else "Still open",
+            actors.get("incident.resolved", ""),
+        ),
+        Step(
+            "impact",
+            "Impact found",
+            run.ran_at if run else None,
+            f"{run.confirmed:,} confirmed, {run.possible:,} possible"
+            + (f" · run {len(runs)} times" if len(runs) > 1 else "")
+            if run
+            else "",
+            actors.get("impact.run", ""),
+        ),
+    ]
+
+
+def _plan_steps(campaign: Campaign | None, approvals: list[Approval]) -> list[Step]:
+    """Campaign planned and approved."""
     cid = campaign.id if campaign else 0
     preview = (campaign.preview or {}) if campaign else {}
-    steps.append(
+    needed = campaign.approvals_needed if campaign else 1
+    return [
         Step(
             "planned",
             "Campaign planned",
@@ -143,10 +167,7 @@ def timeline(
             if campaign
             else "",
             campaign.planned_by if campaign else "",
-        )
-    )
-    needed = campaign.approvals_needed if campaign else 1
-    steps.append(
+        ),
         Step(
             "approved",
             "Approved",
@@ -156,10 +177,20 @@ def timeline(
             if campaign and campaign.status != "cancelled"
             else "",
             " and ".join(a.approver for a in approvals),
-        )
-    )
+        ),
+    ]
+
+
+def _run_steps(
+    campaign: Campaign | None,
+    state: dict[str, Any],
+    first_sent: datetime | None,
+    last_sent: datetime | None,
+) -> list[Step]:
+    """Executed, sending and done."""
     offers = state.get("offers", {})
-    steps.append(
+    messages = state.get("messages", {})
+    return [
         Step(
             "executed",
             "Executed",
@@ -175,10 +206,7 @@ def timeline(
             if campaign and campaign.executed_at
             else "",
             "",
-        )
-    )
-    messages = state.get("messages", {})
-    steps.append(
+        ),
         Step(
             "sending",
             "Sending",
@@ -188,28 +216,14 @@ def timeline(
             f"first {first_sent:%H:%M:%S}, last {last_sent:%H:%M:%S} UTC"
             if first_sent and last_sent
             else (f"{messages.get('total', 0):,} queued" if messages.get("total") else ""),
-        )
-    )
-    steps.append(
+        ),
         Step(
             "done",
             "Done",
             (last_sent or campaign.finished_at) if campaign and state.get("done") else None,
             "Every apology is out" if state.get("done") else "",
-        )
-    )
-    if campaign is not None and campaign.status == "cancelled":
-        steps.append(
-            Step(
-                "cancelled",
-                f"Campaign #{campaign.id} cancelled",
-                campaign.cancelled_at,
-                "Its planned offers were removed; plan again to start over.",
-                actors.get(f"campaign.cancelled:{cid}", ""),
-            )
-        )
-    _mark(steps, state)
-    return steps, campaign
+        ),
+    ]
 
 
 def _mark(steps: list[Step], state: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
-from makegood.api.deps import Svc
 from makegood.campaigns.models import Campaign
 from makegood.console.auth import OperatorUser, ViewerUser, checked_form
 from makegood.console.render import page
@@ -19,6 +18,7 @@ from makegood.db.uow import UnitOfWork
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.service import Declaration, declare, list_incidents
+from makegood.kits.http.deps import Svc
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from makegood.api.deps import Services
+from makegood.campaigns import preview as letters
 from makegood.campaigns.models import Campaign
 from makegood.console.render import (
     HEADERS,
     money,
     renderer,
-    shared,
 )
 from makegood.core.errors import NotFoundError
 from makegood.customers.models import Customer
-from makegood.messaging import preview as letters
+from makegood.kits.ports import Port
+from makegood.kits.root import Root
 from makegood.messaging.rendering import RenderError
 
 MODES = {"automatic": "Automatic credit", "claim": "Claim link"}
@@ -93,10 +93,15 @@ def samples(session: Session, campaign: Campaign) -> list[dict[str, str]]:
     ]
 
 
-def cached_samples(svc: Services, session: Session, campaign: Campaign) -> list[dict[str, str]]:
+SAMPLES_CACHE: Port[dict[int, tuple[object, list[dict[str, str]]]]] = Port(
+    "console letter samples cache", lambda _: {}
+)
+
+
+def cached_samples(svc: Root, session: Session, campaign: Campaign) -> list[dict[str, str]]:
     """The samples only change when the campaign is planned again or changes state;
     finding them groups every offer, so a page reuses them until then."""
-    cache: dict[int, tuple[object, list[dict[str, str]]]] = shared(svc, "console_samples", dict)
+    cache = svc.port(SAMPLES_CACHE)
     key = (campaign.planned_at, campaign.status)
     hit = cache.get(campaign.id)
     if hit is not None and hit[0] == key:
@@ -109,7 +114,7 @@ def cached_samples(svc: Services, session: Session, campaign: Campaign) -> list[
 
 
 def letter_sample(
-    svc: Services, session: Session, campaign: Campaign, customer: str | None
+    svc: Root, session: Session, campaign: Campaign, customer: str | None
 ) -> dict[str, Any]:
     try:
         offer, letter, mail = letters.preview(

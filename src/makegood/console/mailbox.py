@@ -20,9 +20,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from makegood.adapters.mailbox import INDEX, read_index
-from makegood.api.deps import Svc
 from makegood.console.auth import ViewerUser
 from makegood.console.render import HEADERS, page
+from makegood.kits.http.deps import Svc
 
 router = APIRouter(include_in_schema=False)
 

@@ -3,7 +3,6 @@ one-time flash message, and the little state the application keeps across reques
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from makegood.api.deps import Services
 from makegood.core.money import format_major
+from makegood.kits.root import Root
+from makegood.messaging.ports import RENDERER
 from makegood.messaging.rendering import Renderer
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates" / "console"
@@ -110,16 +110,8 @@ async def in_thread(work: Callable[[], T]) -> T:
     return await run_in_threadpool(work)
 
 
-def shared(svc: Services, key: str, make: Callable[[], T]) -> T:
-    """State the application keeps across requests (in its services), made once."""
-    found = svc.extras.get(key)
-    if found is None:
-        found = svc.extras.setdefault(key, make())  # atomic: every thread gets the same
-    return typing.cast(T, found)
-
-
-def renderer(svc: Services) -> Renderer:
-    return shared(svc, "console_renderer", lambda: Renderer(svc.settings.templates_dir))
+def renderer(svc: Root) -> Renderer:
+    return svc.port(RENDERER)
 
 
 # ---------------------------------------------------------------- activity data

@@ -21,23 +21,24 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from makegood.adapters.mailbox import INDEX
-from makegood.api.deps import Services, Svc
-from makegood.campaigns.models import Offer
-from makegood.console.auth import OperatorUser, ViewerUser, checked_form
-from makegood.console.mailbox import received
-from makegood.console.render import money, page, unit_for
-from makegood.core.errors import MakegoodError, NotFoundError
-from makegood.core.words import counted
-from makegood.credits.service import void
-from makegood.credits.support import (
+from makegood.campaigns.support import (
     CustomerRecord,
     customer_record,
     extend_deadline,
     find_customers,
     resend_claim,
 )
+from makegood.console.auth import OperatorUser, ViewerUser, checked_form
+from makegood.console.mailbox import received
+from makegood.console.render import money, page, unit_for
+from makegood.core.errors import MakegoodError, NotFoundError
+from makegood.core.words import counted
+from makegood.credits.models import Offer
+from makegood.credits.service import void
 from makegood.db.uow import UnitOfWork
 from makegood.impact.models import Impact
+from makegood.kits.http.deps import Svc
+from makegood.kits.root import Root
 
 router = APIRouter(include_in_schema=False)
 
@@ -222,7 +223,9 @@ async def resend(request: Request, svc: Svc, user: OperatorUser, offer_id: int) 
     await checked_form(request)
 
     def act(session: Session) -> str:
-        done = resend_claim(session, offer_id, svc.now(), user.username, svc.settings.secret_key)
+        done = resend_claim(
+            session, offer_id, svc.now(), user.username, svc.settings.secret_key.get_secret_value()
+        )
         replaced = (
             f" {counted(len(done.messages_replaced), 'earlier email')} still waiting "
             "will not be sent."
@@ -285,7 +288,7 @@ def _utc_input(text: str) -> datetime:
 
 
 async def _act(
-    request: Request, svc: Services, offer_id: int, action: Callable[[Session], str]
+    request: Request, svc: Root, offer_id: int, action: Callable[[Session], str]
 ) -> Response:
     """Run one change in its own transaction; flash what came of it and go back."""
 

@@ -103,5 +103,10 @@ class Money:
     def major(self) -> Decimal:
         return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
 
+    @property
+    def major_text(self) -> str:
+        """The amount in major units as plain text with the currency's decimals ("8.99")."""
+        return format_major(self.minor, self.currency)
+
     def __str__(self) -> str:
         return f"{format_major(self.minor, self.currency)} {self.currency}"

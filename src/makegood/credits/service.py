@@ -9,10 +9,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import ClaimToken, Offer
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.core.tokens import hash_token
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import ClaimToken, LedgerEntry, Offer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
 from makegood.incidents.models import Incident

@@ -10,26 +10,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
-from makegood.billing.models import ExportItem
-from makegood.campaigns.models import Offer
-from makegood.campaigns.schemas import OfferOut
-from makegood.core.errors import InvalidInputError, NotFoundError
-from makegood.credits.models import LedgerEntry
-from makegood.credits.schemas import LedgerEntryOut
-from makegood.credits.service import balance
+from makegood.core.errors import InvalidInputError
 from makegood.customers.models import Customer
-from makegood.customers.schemas import CustomerDetail, CustomerOut, ImportOut
+from makegood.customers.schemas import CustomerOut, ImportOut
 from makegood.customers.service import import_customers
-from makegood.impact.models import Impact
-from makegood.impact.schemas import ImpactOut
-from makegood.kits.http.errors import COMMON, NOT_FOUND, ApiError, ErrorResponse
-from makegood.kits.http.fields import CustomerId, Text, totals
+from makegood.kits.http.deps import Operator, Svc, Uow, Viewer, actor
+from makegood.kits.http.errors import COMMON, ApiError, ErrorResponse
+from makegood.kits.http.fields import Text
 from makegood.kits.http.pages import Page, Window, fetch, page, window
-from makegood.messaging.models import DeliveryAttempt, Message
-from makegood.messaging.schemas import MessageDetail
 
 router = APIRouter(prefix="/api/customers", tags=["customers"], responses=COMMON)
 
@@ -102,52 +91,3 @@ def list_customers(
         query = query.where(Customer.status == status)
     rows, total = fetch(uow.session, query.order_by(Customer.customer_id), w)
     return page([CustomerOut.of(c) for c in rows], total, w)
-
-
-@router.get("/{customer_id}", response_model=CustomerDetail, responses=NOT_FOUND)
-def show_customer(customer_id: CustomerId, uow: Uow, _: Viewer) -> CustomerDetail:
-    """One customer with every impact, offer, message (and its delivery attempts),
-    ledger entry, and their balance per currency."""
-    session = uow.session
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFoundError(f"customer {customer_id!r} does not exist")
-    impacts = session.scalars(
-        select(Impact).where(Impact.customer_id == customer_id).order_by(Impact.incident_id)
-    )
-    offers = session.scalars(
-        select(Offer).where(Offer.customer_id == customer_id).order_by(Offer.id)
-    )
-    return CustomerDetail.of(
-        customer,
-        impacts=[ImpactOut.model_validate(i) for i in impacts],
-        offers=[OfferOut.of(o) for o in offers],
-        messages=_messages(session, customer_id),
-        ledger=_ledger(session, customer_id),
-        balance=totals(balance(session, customer_id)),
-    )
-
-
-def _messages(session: Session, customer_id: str) -> list[MessageDetail]:
-    messages = session.scalars(
-        select(Message).where(Message.customer_id == customer_id).order_by(Message.id)
-    ).all()
-    attempts: dict[int, list[DeliveryAttempt]] = {m.id: [] for m in messages}
-    if messages:
-        for attempt in session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.message_id.in_(attempts))
-            .order_by(DeliveryAttempt.id)
-        ):
-            attempts[attempt.message_id].append(attempt)
-    return [MessageDetail.of(m, attempts[m.id]) for m in messages]
-
-
-def _ledger(session: Session, customer_id: str) -> list[LedgerEntryOut]:
-    rows = session.execute(
-        select(LedgerEntry, ExportItem.batch_id)
-        .outerjoin(ExportItem, ExportItem.entry_id == LedgerEntry.id)
-        .where(LedgerEntry.customer_id == customer_id)
-        .order_by(LedgerEntry.id)
-    )
-    return [LedgerEntryOut.of(entry, batch) for entry, batch in rows]

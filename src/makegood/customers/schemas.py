@@ -7,13 +7,9 @@ from typing import Any, Self
 
 from pydantic import Field
 
-from makegood.campaigns.schemas import OfferOut
 from makegood.core.money import format_major
-from makegood.credits.schemas import LedgerEntryOut
 from makegood.customers.models import Customer
-from makegood.impact.schemas import ImpactOut
-from makegood.kits.http.fields import Amount, Currency, Instant, Out, Totals
-from makegood.messaging.schemas import MessageDetail
+from makegood.kits.http.fields import Amount, Currency, Instant, Out
 
 
 class ImportOut(Out):
@@ -54,13 +50,3 @@ class CustomerOut(Out):
             updated_at=customer.updated_at,
             **more,
         )
-
-
-class CustomerDetail(CustomerOut):
-    """Everything makegood knows about one customer, for support."""
-
-    impacts: list[ImpactOut] = Field(description="Every incident that hurt them.")
-    offers: list[OfferOut]
-    messages: list[MessageDetail] = Field(description="Every message, with delivery attempts.")
-    ledger: list[LedgerEntryOut] = Field(description="Every credit and reversal, oldest first.")
-    balance: Totals = Field(description="The sum of the ledger, per currency.")

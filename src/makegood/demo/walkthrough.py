@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from makegood.adapters import mailbox
+from makegood.billing.ports import BILLING_SINKS
 from makegood.billing.service import export
 from makegood.campaigns.execution import execute
 from makegood.campaigns.planning import plan
@@ -55,13 +56,15 @@ from makegood.demo.scenario import (
 )
 from makegood.demo.server import MailboxProcess, MovableClock, served
 from makegood.demo.synthetic import generate
-from makegood.impact.service import run_impact
+from makegood.entrypoints.wiring import build_root
+from makegood.impact.service import run_for
 from makegood.incidents.service import Declaration, declare
+from makegood.kits.root import Root
 from makegood.messaging.models import Message
-from makegood.messaging.rendering import Renderer
-from makegood.messaging.sender import Sender
+from makegood.messaging.sender import for_root
 from makegood.policy.seed import seed_policy
 from makegood.reports.service import incident_report
+from makegood.sources.ports import SOURCE_CHECK
 from makegood.sources.service import add_source
 
 ACTOR = "makegood demo"
@@ -179,8 +182,9 @@ def _replay(
     first = morning_after(s.shipping, "declare")
     _import(engine, files.customers, first, steps, f"{when(first)} import customers")
     with steps.step(f"{when(first)} add usage, shipments"), UnitOfWork(engine) as uow:
-        add_source(uow.session, "usage_events", str(files.usage_events), first, ACTOR)
-        add_source(uow.session, "shipments", str(files.shipments), first, ACTOR)
+        check = build_root(settings, engine=engine).port(SOURCE_CHECK)
+        add_source(uow.session, "usage_events", str(files.usage_events), first, ACTOR, check=check)
+        add_source(uow.session, "shipments", str(files.shipments), first, ACTOR, check=check)
         uow.commit()
     sink.wait_until_ready()
     shipping = _incident(s.shipping, options, settings, engine, steps)
@@ -188,7 +192,7 @@ def _replay(
     result.incidents = [shipping, streaming]
     result.claims = _claims(settings, engine, people, steps)
     result.mail = _mailbox(settings.mailbox_dir, engine)
-    result.billing = _billing(engine, d / "billing.csv", steps)
+    result.billing = _billing(build_root(settings, engine=engine), d / "billing.csv", steps)
     held = truth.held_out_customers(people, shipping["id"], streaming["id"], options.holdout)
     with steps.step(f"{when(LATER_AT)} customers two months on"):
         groups = truth.write_later_customers(s, held, d / "data" / LATER_FILE)
@@ -252,7 +256,8 @@ def _incident(
             ).id
             uow.commit()
         with UnitOfWork(engine) as uow:
-            found = run_impact(uow.session, incident_id, at("impact"), ACTOR)
+            root = build_root(settings, engine=engine)
+            found = run_for(root, uow.session, incident_id, at("impact"), ACTOR)
             uow.commit()
         with UnitOfWork(engine) as uow:
             campaign = plan(
@@ -265,15 +270,17 @@ def _incident(
             uow.commit()
     with steps.step(f"{when(at('execute'))} {name}: execute", total=preview["offers"]) as advance:
         done = execute(
-            engine, campaign_id, at("execute"), ACTOR, settings.secret_key, progress=advance
+            engine,
+            campaign_id,
+            at("execute"),
+            ACTOR,
+            settings.secret_key.get_secret_value(),
+            progress=advance,
         )
     label = f"{when(at('send'))} {name}: send {done.messages:,} emails"
     with steps.step(label, total=done.messages) as advance:
-        sender = Sender(
-            engine=engine,
-            settings=settings,
-            clock=FixedClock(at("send")),
-            renderer=Renderer(settings.templates_dir),
+        sender = for_root(
+            build_root(settings, FixedClock(at("send")), engine),
             progress=lambda outcome: advance(0 if outcome == "retry" else 1),
         )
         sent = asyncio.run(sender.run("until_empty"))
@@ -336,9 +343,10 @@ def _mailbox(directory: Path, engine: Engine) -> dict[str, Any]:
     }
 
 
-def _billing(engine: Engine, out: Path, steps: Steps) -> dict[str, Any]:
-    with steps.step(f"{when(BILLING_AT)} billing export"), UnitOfWork(engine) as uow:
-        exported = export(uow.session, out, "csv", BILLING_AT, ACTOR)
+def _billing(root: Root, out: Path, steps: Steps) -> dict[str, Any]:
+    sink = root.port(BILLING_SINKS).sink("csv")
+    with steps.step(f"{when(BILLING_AT)} billing export"), UnitOfWork(root.engine) as uow:
+        exported = export(uow.session, out, sink, BILLING_AT, ACTOR)
         uow.commit()
     exported.finish()
     return {"path": str(out), "exported": exported.exported, "at": BILLING_AT.isoformat()}

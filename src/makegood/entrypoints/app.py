@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from makegood import __version__
-from makegood.api import ops
-from makegood.api.deps import Services
 from makegood.config import Settings
 from makegood.core.clock import Clock
 from makegood.core.errors import ConfigurationError
-from makegood.db.engine import make_engine
+from makegood.entrypoints.wiring import build_root
 from makegood.kits.http import errors
+from makegood.kits.root import Root
+from makegood.web import ops
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 DOCS_URL = "/api/docs"
@@ -44,14 +44,18 @@ Lists take `limit` and `offset` and answer `next_offset`. Errors are
 
 
 def create_app(
-    settings: Settings, clock: Clock | None = None, with_worker: bool = False
+    settings: Settings,
+    clock: Clock | None = None,
+    with_worker: bool = False,
+    root: Root | None = None,
 ) -> FastAPI:
-    """The application; ``with_worker`` also sends the outbox from inside it (embedded use)."""
+    """The application; ``with_worker`` also sends the outbox from inside it (embedded use).
+    The root is the composition root's, built from the settings unless given."""
     from makegood import console
-    from makegood.api import routes
+    from makegood.entrypoints import routes
     from makegood.web import claim
 
-    if len(settings.secret_key) < 16:
+    if len(settings.secret_key.get_secret_value()) < 16:
         raise ConfigurationError(
             "MAKEGOOD_SECRET_KEY must be set (16 characters or more) to serve pages: it "
             "signs the claim forms; for example: "
@@ -67,11 +71,9 @@ def create_app(
         openapi_url=OPENAPI_URL,
         lifespan=_sending if with_worker else None,
     )
-    app.state.makegood = Services(
-        settings=settings,
-        engine=make_engine(settings.database_url),
-        clock=clock or settings.clock(),
-    )
+    if root is None or clock is not None:
+        root = build_root(settings, clock)
+    app.state.makegood = root
     errors.install(app)
     ops.instrument(app)
     console.install(app, settings)
@@ -142,16 +144,10 @@ def _api_docs(app: FastAPI) -> None:
 async def _sending(app: FastAPI) -> AsyncIterator[None]:
     """Send queued apologies while the application runs (``makegood serve --with-worker``):
     one sender task on the server's event loop, stopped cleanly on shutdown."""
-    from makegood.messaging.rendering import Renderer
-    from makegood.messaging.sender import Sender
+    services: Root = app.state.makegood
+    from makegood.messaging.sender import for_root
 
-    services: Services = app.state.makegood
-    sender = Sender(
-        engine=services.engine,
-        settings=services.settings,
-        clock=services.clock,
-        renderer=Renderer(services.settings.templates_dir),
-    )
+    sender = for_root(services)
     stop = asyncio.Event()
     task = asyncio.create_task(sender.run("forever", stop), name="makegood-sender")
     task.add_done_callback(_report_sender_end)

@@ -31,7 +31,7 @@ COMMANDS = (
     ),
     LazyCommand(
         "mailbox",
-        "makegood.messaging.cli:mailbox",
+        "makegood.adapters.mailbox_cli:mailbox",
         "Run the built-in SMTP sink: every message is kept as .eml with an index.",
     ),
     LazyCommand(
@@ -157,7 +157,9 @@ def root(
     except MakegoodError as exc:
         show_error(exc, json_output)
         raise typer.Exit(1) from None
-    ctx.obj = AppContext(settings=settings, json=json_output)
+    from makegood.entrypoints.wiring import build_root
+
+    ctx.obj = AppContext(root=build_root(settings), json=json_output)
 
 
 # init and serve are listed in COMMANDS like every other command, not registered here.
@@ -228,9 +230,9 @@ def serve(
         )
     else:
         if with_worker:
-            app_.err.print(f"sending queued apologies to {app_.settings.smtp_url}")
+            app_.err.print(f"sending queued apologies to {app_.settings.smtp_url_shown()}")
         uvicorn.run(
-            settled(create_app(app_.settings, with_worker=with_worker)),
+            settled(create_app(app_.settings, with_worker=with_worker, root=app_.root)),
             host=host,
             port=port,
             log_level="warning",

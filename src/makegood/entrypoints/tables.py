@@ -4,9 +4,9 @@ sees all tables. It sits above the domains, which know only their own tables."""
 from makegood.access.models import ApiKey
 from makegood.audit.models import AuditEntry
 from makegood.billing.models import ExportBatch, ExportItem
-from makegood.campaigns.models import Approval, Campaign, ClaimToken, Offer
+from makegood.campaigns.models import Approval, Campaign
 from makegood.console.models import User
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import ClaimToken, LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.db.base import Base
 from makegood.impact.models import Impact, ImpactRun

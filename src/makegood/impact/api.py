@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.impact.models import Impact
 from makegood.impact.schemas import ImpactOut, ImpactRunOut
-from makegood.impact.service import EngineOptions, run_impact
+from makegood.impact.service import run_for
 from makegood.incidents.service import get as get_incident
+from makegood.kits.http.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND
 from makegood.kits.http.fields import IncidentId
 from makegood.kits.http.pages import Page, Window, fetch, page, window
@@ -31,9 +31,7 @@ def run(incident_id: IncidentId, uow: Uow, svc: Svc, caller: Operator) -> Impact
     Refused (409) while the incident has no end, before its end, or once a campaign
     for it was executed.
     """
-    settings = svc.settings
-    options = EngineOptions(settings.duckdb_memory_limit, settings.duckdb_threads)
-    report = run_impact(uow.session, incident_id, svc.now(), actor(caller), [], True, options)
+    report = run_for(svc, uow.session, incident_id, svc.now(), actor(caller))
     uow.commit()
     return ImpactRunOut(
         incident=report.incident_id,

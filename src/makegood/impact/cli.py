@@ -44,13 +44,12 @@ def run(
     possible) for every other service. Re-running replaces the incident's impacts,
     unless a campaign for it was executed. Prints {"confirmed": n, "possible": n}.
     """
-    from makegood.impact.service import EngineOptions, run_impact
+    from makegood.impact.service import run_for
 
     app = app_context(ctx)
-    options = EngineOptions(app.settings.duckdb_memory_limit, app.settings.duckdb_threads)
     with app.uow() as uow:
-        report = run_impact(
-            uow.session, incident_id, app.now(), app.actor, rule or [], builtin, options
+        report = run_for(
+            app.root, uow.session, incident_id, app.now(), app.actor, rule or [], builtin
         )
         uow.commit()
     app.emit(

@@ -112,15 +112,7 @@ def usage_rules(w: Window) -> str:
     )
     window = in_window(w, "occurred_at")
     return f"""
-    WITH weeks AS (
-        SELECT z.timezone, k.k,
-               timezone(z.timezone, timezone(z.timezone, {instant(w.start)}) - to_days(7 * k.k))
-                   AS week_start,
-               timezone(z.timezone, timezone(z.timezone, {instant(w.end)}) - to_days(7 * k.k))
-                   AS week_end
-        FROM (SELECT DISTINCT timezone FROM customers) z
-        CROSS JOIN (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5)) k
-    ),
+    WITH {_weeks_cte(w)},
     ev AS (
         SELECT customer_id, service, occurred_at, outcome FROM usage_events
         WHERE {usage_scope(w)} AND (({window}) OR {earlier})
@@ -139,7 +131,36 @@ def usage_rules(w: Window) -> str:
         FROM during WHERE errors > 0
         GROUP BY customer_id
     ),
-    habitual AS (
+    {_habitual_cte()}
+    SELECT customer_id, 'confirmed' AS confidence, CAST(errors AS BIGINT) AS magnitude,
+           'failed_usage' AS rule,
+           CAST(json_object('rule', 'failed_usage', 'errors', errors, 'services', services,
+                            'first_error_at', first_error, 'last_error_at', last_error)
+                AS VARCHAR) AS evidence
+    FROM failed
+    UNION ALL
+    SELECT customer_id, 'possible', {w.minutes}, 'habitual_usage',
+           CAST(json_object('rule', 'habitual_usage', 'services', services,
+                            'weeks_before_with_use', weeks) AS VARCHAR)
+    FROM habitual"""
+
+
+def _weeks_cte(w: Window) -> str:
+    """The windows 1-4 weeks earlier at the same wall-clock time in each customer zone."""
+    return f"""weeks AS (
+        SELECT z.timezone, k.k,
+               timezone(z.timezone, timezone(z.timezone, {instant(w.start)}) - to_days(7 * k.k))
+                   AS week_start,
+               timezone(z.timezone, timezone(z.timezone, {instant(w.end)}) - to_days(7 * k.k))
+                   AS week_end
+        FROM (SELECT DISTINCT timezone FROM customers) z
+        CROSS JOIN (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5)) k
+    )"""
+
+
+def _habitual_cte() -> str:
+    """Customers with use in at least 2 earlier weeks and none during the window."""
+    return """habitual AS (
         SELECT h.customer_id, list_sort(list(h.service)) AS services,
                list_sort(flatten(list(h.weeks))) AS weeks
         FROM (
@@ -153,18 +174,7 @@ def usage_rules(w: Window) -> str:
         ) h
         ANTI JOIN during d ON d.customer_id = h.customer_id AND d.service = h.service
         GROUP BY h.customer_id
-    )
-    SELECT customer_id, 'confirmed' AS confidence, CAST(errors AS BIGINT) AS magnitude,
-           'failed_usage' AS rule,
-           CAST(json_object('rule', 'failed_usage', 'errors', errors, 'services', services,
-                            'first_error_at', first_error, 'last_error_at', last_error)
-                AS VARCHAR) AS evidence
-    FROM failed
-    UNION ALL
-    SELECT customer_id, 'possible', {w.minutes}, 'habitual_usage',
-           CAST(json_object('rule', 'habitual_usage', 'services', services,
-                            'weeks_before_with_use', weeks) AS VARCHAR)
-    FROM habitual"""
+    )"""
 
 
 @dataclass(frozen=True)

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import EXECUTED_STATES, Campaign
 from makegood.core.errors import ConflictError
-from makegood.impact.engine import SourceRef, compute_impacts, connect
 from makegood.impact.models import Impact, ImpactRun
+from makegood.impact.ports import (
+    EXECUTED_CAMPAIGNS,
+    IMPACT_ENGINE,
+    EngineResult,
+    ExecutedCampaigns,
+    ImpactEngine,
+    ImpactJob,
+    SourceRef,
+)
 from makegood.impact.rules import Window, load_custom_rule
 from makegood.impact.store import customer_zones, replace_impacts
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
+from makegood.kits.root import Root
 from makegood.sources.service import list_sources
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    memory_limit: str = "1GB"
-    threads: int | None = None
 
 
 @dataclass
@@ -39,19 +43,6 @@ class RunReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def guard_not_executed(session: Session, incident_id: int) -> None:
-    executed = session.scalar(
-        select(Campaign.id).where(
-            Campaign.incident_id == incident_id, Campaign.status.in_(EXECUTED_STATES)
-        )
-    )
-    if executed is not None:
-        raise ConflictError(
-            f"incident {incident_id} already has an executed campaign ({executed}); its "
-            "credits and messages were decided from these impacts, so they are kept as they are"
-        )
-
-
 def run_impact(
     session: Session,
     incident_id: int,
@@ -59,14 +50,77 @@ def run_impact(
     actor: str,
     rule_files: list[Path] | None = None,
     builtin: bool = True,
-    options: EngineOptions | None = None,
+    *,
+    engine: ImpactEngine,
+    executed: ExecutedCampaigns,
 ) -> RunReport:
-    """Compute and store the incident's impacts, replacing any earlier run."""
-    options = options or EngineOptions()
+    """Compute and store the incident's impacts with ``engine``, replacing any earlier
+    run; refused once ``executed`` names a campaign executed from them."""
+    incident = _runnable(session, incident_id, now, executed)
+    custom = [load_custom_rule(path) for path in rule_files or []]
+    sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
+    before = _last_run(session, incident_id)
+    started = time.perf_counter()
+    zones = customer_zones(session)
+    loaded = time.perf_counter()
+    result = engine.compute(ImpactJob(zones, sources, _window(incident, now), custom, builtin))
+    stored_from = time.perf_counter()
+    replace_impacts(session, incident_id, result.impacts)
+    counts = _counts(result.impacts.column("confidence"))
+    _log_run(session, incident_id, now, actor, before, counts, result)
+    session.flush()
+    done = time.perf_counter()
+    seconds = {
+        "load_customers": loaded - started,
+        **result.seconds,
+        "store": done - stored_from,
+        "total": done - started,
+    }
+    return RunReport(
+        incident_id,
+        counts["confirmed"],
+        counts["possible"],
+        result.unknown_customers,
+        result.rules,
+        {k: round(v, 3) for k, v in seconds.items()},
+    )
+
+
+def run_for(
+    root: Root,
+    session: Session,
+    incident_id: int,
+    now: datetime,
+    actor: str,
+    rule_files: list[Path] | None = None,
+    builtin: bool = True,
+) -> RunReport:
+    """``run_impact`` with the engine and the executed-campaign check the root binds."""
+    return run_impact(
+        session,
+        incident_id,
+        now,
+        actor,
+        rule_files,
+        builtin,
+        engine=root.port(IMPACT_ENGINE),
+        executed=root.port(EXECUTED_CAMPAIGNS),
+    )
+
+
+def _runnable(
+    session: Session, incident_id: int, now: datetime, executed: ExecutedCampaigns
+) -> Incident:
+    """The incident, locked, once its window is over and nothing was executed from it."""
     incident = get_incident(session, incident_id)
     # Serialise runs for one incident: a second run waits, then replaces the first's rows.
     session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
-    guard_not_executed(session, incident_id)
+    campaign = executed.executed_campaign(session, incident_id)
+    if campaign is not None:
+        raise ConflictError(
+            f"incident {incident_id} already has an executed campaign ({campaign}); its "
+            "credits and messages were decided from these impacts, so they are kept as they are"
+        )
     if incident.end_at is None:
         raise ConflictError(
             f"incident {incident_id} has no end yet; resolve it first "
@@ -77,7 +131,12 @@ def run_impact(
             f"incident {incident_id} ends at {incident.end_at.isoformat()}, after now "
             f"({now.isoformat()}); impacts can only be found once the window is over"
         )
-    window = Window(
+    return incident
+
+
+def _window(incident: Incident, now: datetime) -> Window:
+    assert incident.end_at is not None
+    return Window(
         start=incident.start_at,
         end=incident.end_at,
         now=now,
@@ -85,19 +144,17 @@ def run_impact(
         regions=tuple(incident.regions),
         devices=tuple(incident.devices),
     )
-    custom = [load_custom_rule(path) for path in rule_files or []]
-    sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
 
-    before = _last_run(session, incident_id)
-    started = time.perf_counter()
-    zones = customer_zones(session)
-    loaded = time.perf_counter()
-    result = compute_impacts(
-        zones, sources, window, custom, builtin, connect(options.memory_limit, options.threads)
-    )
-    stored_from = time.perf_counter()
-    replace_impacts(session, incident_id, result.impacts)
-    counts = _counts(result.impacts.column("confidence"))
+
+def _log_run(
+    session: Session,
+    incident_id: int,
+    now: datetime,
+    actor: str,
+    before: dict[str, object] | None,
+    counts: dict[str, int],
+    result: EngineResult,
+) -> None:
     session.add(
         ImpactRun(
             incident_id=incident_id,
@@ -118,22 +175,6 @@ def run_impact(
         object_id=incident_id,
         before=before,
         after={**counts, "rules": result.rules, "unknown_customers": result.unknown_customers},
-    )
-    session.flush()
-    done = time.perf_counter()
-    seconds = {
-        "load_customers": loaded - started,
-        **result.seconds,
-        "store": done - stored_from,
-        "total": done - started,
-    }
-    return RunReport(
-        incident_id,
-        counts["confirmed"],
-        counts["possible"],
-        result.unknown_customers,
-        result.rules,
-        {k: round(v, 3) for k, v in seconds.items()},
     )
 
 
@@ -171,3 +212,41 @@ def impacts_for(session: Session, incident_id: int, limit: int | None = None) ->
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+def impact_counts(session: Session, incident_id: int) -> dict[str, int]:
+    """How many customers the incident hurt, by confidence (0s when none)."""
+    return impact_counts_for(session, [incident_id]).get(
+        incident_id, {"confirmed": 0, "possible": 0}
+    )
+
+
+def impact_counts_for(session: Session, incident_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """``impact_counts`` for several incidents, in one query."""
+    rows = session.execute(
+        select(Impact.incident_id, Impact.confidence, func.count())
+        .where(Impact.incident_id.in_(incident_ids))
+        .group_by(Impact.incident_id, Impact.confidence)
+    ).all()
+    counts = {i: {"confirmed": 0, "possible": 0} for i in incident_ids}
+    for incident_id, confidence, n in rows:
+        counts[incident_id][str(confidence)] = int(n)
+    return counts
+
+
+class Figures:
+    """The ``ImpactFigures`` incidents show."""
+
+    def counts(self, session: Session, incident_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        return impact_counts_for(session, incident_ids)
+
+    def sample(self, session: Session, incident_id: int, limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "customer_id": i.customer_id,
+                "confidence": i.confidence,
+                "magnitude": i.magnitude,
+                "rule": i.rule,
+            }
+            for i in impacts_for(session, incident_id, limit=limit)
+        ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from makegood.api.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.core.errors import InvalidInputError
-from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
+from makegood.incidents.ports import IMPACT_FIGURES
 from makegood.incidents.schemas import (
     ImpactCounts,
     IncidentIn,
@@ -22,10 +22,10 @@ from makegood.incidents.service import (
     Declaration,
     declare,
     get,
-    impact_counts,
     resolve,
     write_summaries,
 )
+from makegood.kits.http.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND, ApiError
 from makegood.kits.http.fields import MALFORMED, IncidentId
 from makegood.kits.http.pages import Page, Window, fetch, page, window
@@ -79,26 +79,25 @@ def declare_incident(body: IncidentIn, uow: Uow, svc: Svc, caller: Operator) -> 
 
 
 @router.get("", response_model=Page[IncidentOut])
-def list_incidents(uow: Uow, _: Viewer, w: Annotated[Window, Depends(window)]) -> Page[IncidentOut]:
+def list_incidents(
+    uow: Uow, svc: Svc, _: Viewer, w: Annotated[Window, Depends(window)]
+) -> Page[IncidentOut]:
     """Incidents, newest first, with how many customers each hurt."""
     query = select(Incident).order_by(Incident.start_at.desc(), Incident.id)
     incidents, total = fetch(uow.session, query, w)
-    counts: dict[int, dict[str, int]] = {i.id: {} for i in incidents}
-    if incidents:
-        for incident_id, confidence, n in uow.session.execute(
-            select(Impact.incident_id, Impact.confidence, func.count())
-            .where(Impact.incident_id.in_(counts))
-            .group_by(Impact.incident_id, Impact.confidence)
-        ):
-            counts[incident_id][confidence] = int(n)
+    counts = svc.port(IMPACT_FIGURES).counts(uow.session, [i.id for i in incidents])
     return page([incident_out(i, counts[i.id]) for i in incidents], total, w)
 
 
+def _counts(svc: Svc, session: Session, incident_id: int) -> dict[str, int]:
+    return svc.port(IMPACT_FIGURES).counts(session, [incident_id])[incident_id]
+
+
 @router.get("/{incident_id}", response_model=IncidentOut, responses=NOT_FOUND)
-def show_incident(incident_id: IncidentId, uow: Uow, _: Viewer) -> IncidentOut:
+def show_incident(incident_id: IncidentId, uow: Uow, svc: Svc, _: Viewer) -> IncidentOut:
     """One incident with its impact counts."""
     incident = get(uow.session, incident_id)
-    return incident_out(incident, impact_counts(uow.session, incident_id))
+    return incident_out(incident, _counts(svc, uow.session, incident_id))
 
 
 @router.post(
@@ -121,7 +120,7 @@ def resolve_incident(
     except InvalidInputError as exc:
         raise ApiError(422, exc.kind, exc.message, "end") from None
     uow.commit()
-    return incident_out(incident, impact_counts(uow.session, incident_id))
+    return incident_out(incident, _counts(svc, uow.session, incident_id))
 
 
 @router.put(
@@ -141,4 +140,4 @@ def write_summary(
     except InvalidInputError as exc:
         raise ApiError(422, exc.kind, exc.message, "summaries") from None
     uow.commit()
-    return incident_out(incident, impact_counts(uow.session, incident_id))
+    return incident_out(incident, _counts(svc, uow.session, incident_id))

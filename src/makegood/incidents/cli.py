@@ -12,7 +12,6 @@ from makegood.incidents.service import (
     Declaration,
     declare,
     get,
-    impact_counts,
     list_incidents,
     read_summaries,
     resolve,
@@ -33,6 +32,25 @@ def instant_option(text: str, option: str) -> datetime:
         raise InvalidInputError(str(exc)) from None
 
 
+_DeclareSummaryForOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--summary-for",
+        help="The summary in another language, as LOCALE=TEXT (repeatable), e.g. "
+        "--summary-for 'de-DE=Unser Versandsystem war ausgefallen.' Letters use the "
+        "reader's locale, then language, then --summary.",
+    ),
+]
+_DeclareSummariesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--summaries",
+        help="Summaries in many languages at once: a TOML or JSON file of "
+        'LOCALE = "text" (e.g. de-DE, ja, es-MX).',
+    ),
+]
+
+
 @app.command("declare")
 @reports_errors
 def declare_(
@@ -49,23 +67,8 @@ def declare_(
         str | None, typer.Option(help="When it ended (omit while it is still going on).")
     ] = None,
     summary: Annotated[str, typer.Option(help="What happened, in words a customer can read.")] = "",
-    summary_for: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--summary-for",
-            help="The summary in another language, as LOCALE=TEXT (repeatable), e.g. "
-            "--summary-for 'de-DE=Unser Versandsystem war ausgefallen.' Letters use the "
-            "reader's locale, then language, then --summary.",
-        ),
-    ] = None,
-    summaries: Annotated[
-        Path | None,
-        typer.Option(
-            "--summaries",
-            help="Summaries in many languages at once: a TOML or JSON file of "
-            'LOCALE = "text" (e.g. de-DE, ja, es-MX).',
-        ),
-    ] = None,
+    summary_for: _DeclareSummaryForOption = None,
+    summaries: _DeclareSummariesOption = None,
     notes: Annotated[str, typer.Option(help="Notes for engineers; never shown to customers.")] = "",
     cause: Annotated[
         str | None, typer.Option(help="Cause category, e.g. third_party or planned.")
@@ -214,21 +217,14 @@ def show(
     top: Annotated[int, typer.Option(help="How many impacts to list.")] = 10,
 ) -> None:
     """One incident with its impact counts and its first impacts."""
-    from makegood.impact.service import impacts_for
+    from makegood.incidents.ports import IMPACT_FIGURES
 
     app = app_context(ctx)
+    figures = app.root.port(IMPACT_FIGURES)
     with app.uow() as uow:
         data = snapshot(get(uow.session, incident_id))
-        data["impacts"] = impact_counts(uow.session, incident_id)
-        data["sample"] = [
-            {
-                "customer_id": i.customer_id,
-                "confidence": i.confidence,
-                "magnitude": i.magnitude,
-                "rule": i.rule,
-            }
-            for i in impacts_for(uow.session, incident_id, limit=top)
-        ]
+        data["impacts"] = figures.counts(uow.session, [incident_id])[incident_id]
+        data["sample"] = figures.sample(uow.session, incident_id, top)
 
     def human() -> None:
         from rich.markup import escape

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
@@ -198,18 +198,3 @@ def read_summaries(path: Path) -> dict[str, str]:
 
 def list_incidents(session: Session) -> list[Incident]:
     return list(session.scalars(select(Incident).order_by(Incident.start_at.desc(), Incident.id)))
-
-
-def impact_counts(session: Session, incident_id: int) -> dict[str, int]:
-    # Imported here: its partitioned table loads SQLAlchemy's PostgreSQL dialect, which
-    # `incidents list` and `declare` have no use for.
-    from makegood.impact.models import Impact
-
-    rows = session.execute(
-        select(Impact.confidence, func.count())
-        .where(Impact.incident_id == incident_id)
-        .group_by(Impact.confidence)
-    ).all()
-    counts = {"confirmed": 0, "possible": 0}
-    counts.update({str(conf): int(n) for conf, n in rows})
-    return counts

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from makegood.api.deps import Uow, Viewer
 from makegood.core.errors import NotFoundError
+from makegood.kits.http.deps import Uow, Viewer
 from makegood.kits.http.errors import COMMON, NOT_FOUND
 from makegood.kits.http.fields import SMALL_ID, MessageId, Text
 from makegood.kits.http.pages import Page, Window, fetch, page, window

@@ -1,11 +1,10 @@
-"""`makegood send`, `makegood worker` and `makegood mailbox`."""
+"""`makegood send` and `makegood worker`."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,18 +19,12 @@ if TYPE_CHECKING:
 
 
 def _sender(app_: AppContext, progress: Tick | None = None) -> Sender:
-    # Imported here: aiosmtplib and Jinja2 load only for the commands that send.
-    from makegood.messaging.rendering import Renderer
-    from makegood.messaging.sender import Sender
+    # The root's sender, made here: Jinja2 and the channels load only for the commands
+    # that send.
+    from makegood.messaging.sender import for_root
 
     app_.uow()  # refuses an uninitialised or old schema, naming the fix
-    return Sender(
-        engine=app_.engine,
-        settings=app_.settings,
-        clock=app_.clock,
-        renderer=Renderer(app_.settings.templates_dir),
-        progress=progress,
-    )
+    return for_root(app_.root, progress)
 
 
 def _pending(app_: AppContext) -> int:
@@ -120,46 +113,10 @@ def worker(ctx: typer.Context) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         # Said once the signals are handled: from here on, Ctrl-C or SIGTERM stops cleanly.
-        app_.err.print(f"makegood worker: sending to {app_.settings.smtp_url}; Ctrl-C stops.")
+        app_.err.print(
+            f"makegood worker: sending to {app_.settings.smtp_url_shown()}; Ctrl-C stops."
+        )
         return await sender.run("forever", stop)
 
     counts = asyncio.run(main())
     app_.emit(counts.__dict__, lambda: app_.out.print(f"Stopped: {counts.__dict__}"))
-
-
-@reports_errors
-def mailbox(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 2525,
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="Where to keep messages (default: the mailbox_dir setting)."),
-    ] = None,
-) -> None:
-    """Run the built-in SMTP sink: every message is kept as .eml with an index.
-
-    Point makegood at it with MAKEGOOD_SMTP_URL=smtp://127.0.0.1:2525; read what
-    arrived in DIR/index.jsonl and the .eml files beside it.
-    """
-    from makegood.adapters import mailbox as sink
-
-    app_ = app_context(ctx)
-    where = directory or app_.settings.mailbox_dir
-    stop = False
-
-    def halt(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, halt)
-    controller = sink.start(where, host, port)
-    app_.err.print(f"makegood mailbox: listening on smtp://{host}:{port}, keeping mail in {where}")
-    try:
-        while not stop:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        controller.stop()
-    app_.emit({"received": len(sink.read_index(where)), "dir": str(where)})

@@ -4,26 +4,25 @@ offer, the shipments behind a late-shipment impact, and the claim link."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Protocol, cast
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from makegood.campaigns.models import Campaign, Offer
 from makegood.core.clock import parse_instant
 from makegood.core.tokens import Sealer
+from makegood.credits.models import Offer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.messaging.letters import LetterFacts, Shipment
 from makegood.messaging.models import Message
-from makegood.policy.schema import parse_policy
+from makegood.messaging.ports import CampaignTerms
 
 
 @dataclass(frozen=True)
@@ -33,19 +32,13 @@ class Outgoing:
     message_id: int
     campaign_id: int
     attempts: int
-    smtp_message_id: str | None
+    provider_message_id: str | None
     facts: LetterFacts
+    channel: str = "email"
 
 
 def claim_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/claim/{token}"
-
-
-@lru_cache(maxsize=32)
-def _percents(policy_source: str) -> dict[str, Decimal | None]:
-    """Each rule's percent of the monthly price, when that is how it pays."""
-    policy = parse_policy(policy_source)
-    return {rule.name: rule.amount.percent_of_monthly_price for rule in policy.rules}
 
 
 def load(
@@ -55,6 +48,7 @@ def load(
     sealer: Sealer,
     base_url: str,
     sent_at: datetime,
+    terms: CampaignTerms,
 ) -> list[Outgoing]:
     """The facts for the given messages, in id order."""
     # Plain columns, not ORM objects: a sender reads hundreds of these per batch.
@@ -71,12 +65,7 @@ def load(
             select(Incident).where(Incident.id.in_({row.incident_id for row in rows}))
         )
     }
-    campaigns = {
-        c.id: c
-        for c in session.scalars(
-            select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows}))
-        )
-    }
+    percents = terms.percents(session, {row.campaign_id for row in rows})
     shipments = _shipments(
         session, [(r.incident_id, r.customer_id) for r in rows if r.kind == "automatic_credit"]
     )
@@ -90,12 +79,16 @@ def load(
             cast(OfferFacts, row),
             cast(CustomerFacts, row),
             incidents[row.incident_id],
-            campaigns[row.campaign_id],
+            percents.get(row.campaign_id, {}),
             shipments.get((row.incident_id, row.customer_id), ()),
             url,
             sent_at,
         )
-        out.append(Outgoing(row.id, row.campaign_id, row.attempts, row.smtp_message_id, facts))
+        out.append(
+            Outgoing(
+                row.id, row.campaign_id, row.attempts, row.provider_message_id, facts, row.channel
+            )
+        )
     return out
 
 
@@ -124,7 +117,8 @@ LOADED = (
     Message.id,
     Message.campaign_id,
     Message.attempts,
-    Message.smtp_message_id,
+    Message.provider_message_id,
+    Message.channel,
     Message.kind,
     Message.payload,
     Offer.incident_id,
@@ -150,7 +144,7 @@ def letter_facts(
     offer: OfferFacts,
     customer: CustomerFacts,
     incident: Incident,
-    campaign: Campaign,
+    percents: Mapping[str, Decimal | None],
     shipments: tuple[Shipment, ...],
     url: str | None,
     sent_at: datetime,
@@ -162,7 +156,7 @@ def letter_facts(
         statement = statement_date(customer.next_bill_date, sent_at, customer.timezone)
     if kind == "claim_offer" and expires is None:
         expires = sent_at + timedelta(days=offer.claim_days or 0)
-    percent = None if offer.capped else _percents(campaign.policy_source).get(offer.rule)
+    percent = None if offer.capped else percents.get(offer.rule)
     return LetterFacts(
         kind=kind,
         first_name=customer.first_name or "",

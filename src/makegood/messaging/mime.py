@@ -53,10 +53,11 @@ def addresses(company: CompanySettings) -> tuple[Address, Address]:
     return sender, parse_mailbox(company.reply_to, "company.reply_to")
 
 
-def message_id(campaign_id: int, message: int, sender: Address) -> str:
-    """The same for every try of one message, so a relay or a mail client that sees a
-    retry can tell it is the same letter."""
-    return f"<makegood.{campaign_id}.{message}@{sender.domain}>"
+def message_id(key: str, sender: Address) -> str:
+    """From makegood's key for a message (``campaign.message``): the same for every try
+    of one message, so a relay or a mail client that sees a retry can tell it is the
+    same letter."""
+    return f"<makegood.{key}@{sender.domain}>"
 
 
 @dataclass(frozen=True)

@@ -48,18 +48,19 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Delivery: who holds the message and until when; when to try again; what the
-    # last try said. The Message-ID is fixed on the first try, so retries reuse it.
+    # last try said. The provider's id (for email, the Message-ID) is fixed on the
+    # first try, so retries reuse it.
     leased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    smtp_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DeliveryAttempt(Base):
-    """One try at handing a message to the SMTP relay, whatever came of it."""
+    """One try at handing a message to its channel's provider, whatever came of it."""
 
     __tablename__ = "delivery_attempts"
 
@@ -75,18 +76,21 @@ class DeliveryAttempt(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # sent | retry | failed | suppressed
     outcome: Mapped[str] = mapped_column(String(16))
-    smtp_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The provider's code: an SMTP reply code, an HTTP status, an SMS gateway's error.
+    provider_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Suppression(Base):
-    """An address that refused mail for good (a 5xx reply); nothing is sent to it again."""
+    """An address its channel's provider refused for good (for email, a 5xx reply);
+    nothing is sent to that address on that channel again."""
 
     __tablename__ = "suppressions"
 
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True, default="email")
     address: Mapped[str] = mapped_column(String(320), primary_key=True)  # lower-cased
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    smtp_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    provider_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[int | None] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), nullable=True

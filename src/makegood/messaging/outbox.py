@@ -46,8 +46,9 @@ class Outcome:
     started_at: datetime
     finished_at: datetime
     recipient: str | None = None
-    smtp_message_id: str | None = None
+    provider_message_id: str | None = None
     sent_at: datetime | None = None  # the business clock's "now" (the Date header)
+    channel: str = "email"
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -115,9 +116,21 @@ def next_due(session: Session, now: datetime) -> datetime | None:
     return max(now, min(found)) if found else None
 
 
-def suppressed(session: Session, addresses: Sequence[str]) -> set[str]:
-    lowered = {a.strip().lower() for a in addresses}
-    return set(session.scalars(select(Suppression.address).where(Suppression.address.in_(lowered))))
+def suppressed(session: Session, wanted: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (channel, address) pairs are suppressed (addresses lower-cased)."""
+    lowered = {(channel, address.strip().lower()) for channel, address in wanted}
+    found: set[tuple[str, str]] = set()
+    for channel in {channel for channel, _ in lowered}:
+        addresses = {address for c, address in lowered if c == channel}
+        found.update(
+            (channel, address)
+            for address in session.scalars(
+                select(Suppression.address).where(
+                    Suppression.channel == channel, Suppression.address.in_(addresses)
+                )
+            )
+        )
+    return found
 
 
 def retry_at(now: datetime, attempt: int, base: float, cap: float) -> datetime:
@@ -142,7 +155,7 @@ def _changes(o: Outcome, max_attempts: int, backoff: float, backoff_max: float) 
         "next_at": next_at,
         "error": error,
         "sent_at": sent_at,
-        "smtp_id": o.smtp_message_id,
+        "provider_id": o.provider_message_id,
         "rcpt": o.recipient,
     }
 
@@ -170,8 +183,9 @@ def record(
         held = _record_sqlite(session, worker, outcomes, changes)
     mine = [o for o in outcomes if o.message_id in held]  # others: the lease ran out
     for o in mine:
-        if o.outcome == "failed" and o.code is not None and o.code >= 500 and o.recipient:
-            suppress(session, o.recipient, o.finished_at, o.code, o.detail, o.message_id)
+        # A channel's "failed for good" with the provider's code: that address refuses.
+        if o.outcome == "failed" and o.code is not None and o.recipient:
+            suppress(session, o.channel, o.recipient, o.finished_at, o.code, o.detail, o.message_id)
     return held
 
 
@@ -184,14 +198,14 @@ PG_RECORD = text(
     WITH v AS (
         SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
             mid bigint, status text, next_at timestamptz, error text, sent_at timestamptz,
-            smtp_id text, rcpt text, attempt int, started timestamptz, finished timestamptz,
+            provider_id text, rcpt text, attempt int, started timestamptz, finished timestamptz,
             outcome text, code int, detail text)
     ), held AS (
         UPDATE messages AS m
         SET status = v.status, leased_by = NULL, lease_until = NULL,
             next_attempt_at = v.next_at, last_error = v.error,
             sent_at = coalesce(v.sent_at, m.sent_at),
-            smtp_message_id = coalesce(v.smtp_id, m.smtp_message_id),
+            provider_message_id = coalesce(v.provider_id, m.provider_message_id),
             recipient = coalesce(v.rcpt, m.recipient)
         FROM v
         WHERE m.id = v.mid AND m.id = ANY(CAST(:ids AS bigint[]))
@@ -199,7 +213,7 @@ PG_RECORD = text(
         RETURNING m.id
     )
     INSERT INTO delivery_attempts
-        (message_id, attempt, worker, started_at, finished_at, outcome, smtp_code, detail)
+        (message_id, attempt, worker, started_at, finished_at, outcome, provider_code, detail)
     SELECT v.mid, v.attempt, :worker, v.started, v.finished, v.outcome, v.code, v.detail
     FROM v JOIN held ON held.id = v.mid
     RETURNING message_id
@@ -257,7 +271,9 @@ def _record_sqlite(
                 next_attempt_at=change["next_at"],
                 last_error=change["error"],
                 sent_at=func.coalesce(change["sent_at"], table.c.sent_at),
-                smtp_message_id=func.coalesce(change["smtp_id"], table.c.smtp_message_id),
+                provider_message_id=func.coalesce(
+                    change["provider_id"], table.c.provider_message_id
+                ),
                 recipient=func.coalesce(change["rcpt"], table.c.recipient),
             )
         )
@@ -271,7 +287,7 @@ def _record_sqlite(
             "started_at": o.started_at,
             "finished_at": o.finished_at,
             "outcome": o.outcome,
-            "smtp_code": o.code,
+            "provider_code": o.code,
             "detail": o.detail[:2000],
         }
         for o in outcomes
@@ -284,6 +300,7 @@ def _record_sqlite(
 
 def suppress(
     session: Session,
+    channel: str,
     address: str,
     at: datetime,
     code: int | None,
@@ -295,9 +312,10 @@ def suppress(
     session.execute(
         insert(Suppression)
         .values(
+            channel=channel,
             address=address.strip().lower(),
             created_at=at,
-            smtp_code=code,
+            provider_code=code,
             reason=reason[:2000],
             message_id=message_id,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from makegood.kits.http.fields import Instant, Out
 from makegood.messaging.models import DeliveryAttempt, Message
@@ -16,8 +16,17 @@ class AttemptOut(Out):
     started_at: Instant
     finished_at: Instant
     outcome: str = Field(description="sent, retry, failed or suppressed")
-    smtp_code: int | None
+    provider_code: int | None = Field(
+        description="The provider's code for this try: for email, the SMTP reply code."
+    )
     detail: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="provider_code under the name it had when email was the only channel."
+    )
+    @property
+    def smtp_code(self) -> int | None:
+        return self.provider_code
 
 
 class MessageOut(Out):
@@ -33,8 +42,17 @@ class MessageOut(Out):
     next_attempt_at: Instant | None
     sent_at: Instant | None
     recipient: str | None
-    smtp_message_id: str | None
+    provider_message_id: str | None = Field(
+        description="The provider's id for the message: for email, its Message-ID."
+    )
     last_error: str | None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="provider_message_id under the name it had when email was the only channel."
+    )
+    @property
+    def smtp_message_id(self) -> str | None:
+        return self.provider_message_id
 
 
 class MessageDetail(MessageOut):
@@ -42,5 +60,11 @@ class MessageDetail(MessageOut):
 
     @classmethod
     def of(cls, message: Message, attempts: Iterable[DeliveryAttempt]) -> MessageDetail:
-        fields = {name: getattr(message, name) for name in MessageOut.model_fields}
-        return cls(**fields, delivery=[AttemptOut.model_validate(a) for a in attempts])
+        fields = {
+            str(field.validation_alias or name): getattr(
+                message, str(field.validation_alias or name)
+            )
+            for name, field in MessageOut.model_fields.items()
+        }
+        delivery = [AttemptOut.model_validate(a) for a in attempts]
+        return cls.model_validate({**fields, "delivery": delivery})

@@ -1,12 +1,13 @@
-"""Delivery: lease a batch, render each letter, hand it to the relay over a few
-reused connections, and record every outcome before that connection moves on.
+"""Delivery: lease a batch, render each letter, hand it to the channel its row names
+(email over SMTP, or any channel an adapter adds), a few at a time, and record every
+outcome before that slot moves on.
 
 Exactly once, within the lease: a message is sent only by the sender that holds
 its lease, and its outcome is committed before the connection that sent it takes
 the next message. A sender killed mid-batch leaves its messages leased; once the
 lease runs out another sender takes the ones with no recorded outcome. The one
 window left is between the relay's "250 OK" and that commit (milliseconds): a
-kill inside it sends that message again, with the same Message-ID.
+kill inside it sends that message again, under the same key (for email, the same Message-ID).
 """
 
 from __future__ import annotations
@@ -23,19 +24,31 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from makegood.adapters.smtp import SmtpPool, Verdict, parse_relay
 from makegood.config import Settings
 from makegood.core.clock import Clock
 from makegood.core.tokens import Sealer
 from makegood.db.uow import UnitOfWork
+from makegood.kits.root import Root
 from makegood.messaging import facts as facts_
-from makegood.messaging import mime, outbox
+from makegood.messaging import outbox
 from makegood.messaging.letters import compose
+from makegood.messaging.ports import (
+    CAMPAIGN_TERMS,
+    CHANNELS,
+    RENDERER,
+    Answer,
+    CampaignTerms,
+    Channel,
+    Channels,
+    Envelope,
+)
 from makegood.messaging.rendering import Renderer, RenderError
 
 Progress = Callable[[str], None]
-Batch = tuple[list[facts_.Outgoing], set[str]]  # the messages, and suppressed addresses
-Item = tuple[facts_.Outgoing, set[str]]  # one message, and its batch's suppressed addresses
+SUPPRESSED = "address is on the suppression list"
+Blocked = set[tuple[str, str]]  # suppressed (channel, address) pairs
+Batch = tuple[list[facts_.Outgoing], Blocked]  # the messages, and suppressed addresses
+Item = tuple[facts_.Outgoing, Blocked]  # one message, and its batch's suppressed addresses
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
@@ -102,12 +115,14 @@ class Sender:
     settings: Settings
     clock: Clock
     renderer: Renderer
+    channels: Channels
+    terms: CampaignTerms
     worker: str = field(default_factory=worker_name)
     progress: Progress | None = None
 
     def __post_init__(self) -> None:
-        self.from_, self.reply_to = mime.addresses(self.settings.company)
-        self.sealer = Sealer(self.settings.secret_key)
+        self.sealer = Sealer(self.settings.secret_key.get_secret_value())
+        self._open: dict[str, Channel] = {}
         self.delivery = self.settings.delivery
         self.counts = Counts()
         self._pending: list[tuple[outbox.Outcome, asyncio.Future[int]]] = []
@@ -121,9 +136,6 @@ class Sender:
             raise ValueError(f"unknown mode {mode!r}")
         stop = stop or asyncio.Event()
         connections = self.delivery.connections
-        pool = SmtpPool(
-            parse_relay(self.settings.smtp_url), connections, self.delivery.timeout_seconds
-        )
         limit = RateLimit(self.delivery.rate_per_second)
         # One long-lived coroutine per connection takes letters from a queue that a
         # feeder keeps topped up a batch at a time, so no connection waits for a
@@ -134,8 +146,7 @@ class Sender:
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
-                    group.create_task(self._work(queue, pool, limit, stop))
-                    for _ in range(connections)
+                    group.create_task(self._work(queue, limit, stop)) for _ in range(connections)
                 ]
                 held = await self._feed(queue, mode, stop)
                 for _ in workers:
@@ -148,8 +159,16 @@ class Sender:
                     held.append(entry[0])
             if held:
                 await asyncio.to_thread(self._release, [o.message_id for o in held])
-            await pool.close()
+            opened, self._open = list(self._open.values()), {}
+            for channel in opened:
+                await channel.close()
         return self.counts
+
+    def _channel(self, name: str) -> Channel:
+        """The run's channel called ``name``, opened on first use."""
+        if name not in self._open:
+            self._open[name] = self.channels.open(name)
+        return self._open[name]
 
     async def _feed(
         self, queue: asyncio.Queue[Item | None], mode: str, stop: asyncio.Event
@@ -187,7 +206,6 @@ class Sender:
     async def _work(
         self,
         queue: asyncio.Queue[Item | None],
-        pool: SmtpPool,
         limit: RateLimit,
         stop: asyncio.Event,
     ) -> None:
@@ -202,7 +220,7 @@ class Sender:
                 if stop.is_set():  # taken after the stop: hand it back instead
                     queue.put_nowait(entry)
                     return
-                outcome = await self._deliver(entry[0], entry[1], pool, limit)
+                outcome = await self._deliver(entry[0], entry[1], limit)
                 await self._record(outcome)
             finally:
                 queue.task_done()
@@ -237,50 +255,52 @@ class Sender:
                 sealer=self.sealer,
                 base_url=self.settings.base_url,
                 sent_at=self.clock.now(),
+                terms=self.terms,
             )
-            blocked = outbox.suppressed(uow.session, [o.facts.email for o in outgoing])
+            wanted = [(o.channel, self._channel(o.channel).address(o.facts)) for o in outgoing]
+            blocked = outbox.suppressed(uow.session, wanted)
         return outgoing, blocked
 
     async def _deliver(
-        self, item: facts_.Outgoing, blocked: set[str], pool: SmtpPool, limit: RateLimit
+        self, item: facts_.Outgoing, blocked: Blocked, limit: RateLimit
     ) -> outbox.Outcome:
         started = wall_clock()
-        address = item.facts.email.strip()
-        msg_id = item.smtp_message_id or mime.message_id(
-            item.campaign_id, item.message_id, self.from_
-        )
+        channel = self._channel(item.channel)
+        address = channel.address(item.facts)
 
-        def outcome(verdict: Verdict) -> outbox.Outcome:
+        def outcome(result: str, answer: Answer) -> outbox.Outcome:
             return outbox.Outcome(
                 message_id=item.message_id,
                 attempt=item.attempts,
-                outcome=verdict.outcome,
-                code=verdict.code,
-                detail=verdict.detail,
+                outcome=result,
+                code=answer.code,
+                detail=answer.detail,
                 started_at=started,
                 finished_at=wall_clock(),
                 recipient=address,
-                smtp_message_id=msg_id,
+                provider_message_id=answer.provider_id or item.provider_message_id,
                 sent_at=item.facts.sent_at,
+                channel=item.channel,
             )
 
-        if address.lower() in blocked:
-            return outcome(Verdict("suppressed", None, "address is on the suppression list"))
+        if (item.channel, address.lower()) in blocked:
+            return outcome("suppressed", Answer("failed", detail=SUPPRESSED))
+        if not address:
+            lacking = Answer(
+                "failed", detail=f"not sent: the customer has no {item.channel} address"
+            )
+            return outcome("failed", lacking)
         try:
             letter = compose(self.renderer, item.facts, self.settings.company)
-            mail = mime.build(
-                letter,
-                sender=self.from_,
-                reply_to=self.reply_to,
-                to_name=item.facts.first_name,
-                to_address=address,
-                msg_id=msg_id,
-                date=item.facts.sent_at,
-            )
         except (RenderError, ValueError) as exc:
-            return outcome(Verdict("failed", None, f"not sent: {exc}"))
+            return outcome("failed", Answer("failed", detail=f"not sent: {exc}"))
+        key = f"{item.campaign_id}.{item.message_id}"
+        envelope = Envelope(
+            key, address, item.facts.first_name, letter, item.facts, item.provider_message_id
+        )
         await limit.wait()
-        return outcome(await pool.send(mail.mail_from, mail.rcpt_to, mail.raw))
+        answer = await channel.send(envelope)
+        return outcome(answer.outcome, answer)
 
     async def _record(self, outcome: outbox.Outcome) -> None:
         """Wait until this outcome is committed. Outcomes that arrive while a commit
@@ -322,3 +342,17 @@ class Sender:
             )
             uow.commit()
         return held
+
+
+def for_root(root: Root, progress: Progress | None = None) -> Sender:
+    """The outbox sender, with the channels, campaign terms and renderer the root binds:
+    the one way a sender is made (CLI, worker, web app and demo alike)."""
+    return Sender(
+        engine=root.engine,
+        settings=root.settings,
+        clock=root.clock,
+        renderer=root.port(RENDERER),
+        channels=root.port(CHANNELS),
+        terms=root.port(CAMPAIGN_TERMS),
+        progress=progress,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from makegood.api.deps import Svc, Uow, Viewer
+from makegood.kits.http.deps import Svc, Uow, Viewer
 from makegood.kits.http.errors import COMMON, NOT_FOUND
 from makegood.kits.http.fields import IncidentId
 from makegood.reports.schemas import ReportOut

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case
 
-from makegood.campaigns.models import Offer
+from makegood.credits.models import Offer
 
 
 def open_at(now: datetime) -> ColumnElement[bool]:

@@ -26,7 +26,8 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.models import AuditEntry
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.messaging.models import Message
 from makegood.reports.rules import METHOD, Difference, fraction, newcombe, verdict

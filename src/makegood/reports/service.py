@@ -18,8 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from makegood.campaigns.models import Campaign, Offer
-from makegood.credits.models import KINDS, LedgerEntry
+from makegood.campaigns.models import Campaign
+from makegood.credits.models import KINDS, LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident

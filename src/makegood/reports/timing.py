@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from makegood.campaigns.models import Offer
+from makegood.credits.models import Offer
 from makegood.db.bulk import dialect
 from makegood.kits.charts.series import Series, bucket_origin, pick_step
 from makegood.messaging.models import Message

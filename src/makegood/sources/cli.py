@@ -28,11 +28,13 @@ def add(
     shipments:    customer_id,order_id,due_at,shipped_at
     Instants must carry an offset or Z. Adding a table again replaces its path.
     """
+    from makegood.sources.ports import SOURCE_CHECK
     from makegood.sources.service import add_source
 
     app = app_context(ctx)
     with app.uow() as uow:
-        added = add_source(uow.session, table, path, app.now(), app.actor)
+        check = app.root.port(SOURCE_CHECK)
+        added = add_source(uow.session, table, path, app.now(), app.actor, check=check)
         uow.commit()
     app.emit(
         {

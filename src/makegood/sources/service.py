@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from makegood.adapters.duckdb_sources import check_source
 from makegood.audit.service import record
 from makegood.sources.models import DataSource
+from makegood.sources.ports import SourceCheck
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,13 @@ class SourceAdded:
     replaced: str | None
 
 
-def add_source(session: Session, table: str, path: str, now: datetime, actor: str) -> SourceAdded:
-    """Check the file(s) fully, then register them; a second add replaces the first."""
+def add_source(
+    session: Session, table: str, path: str, now: datetime, actor: str, *, check: SourceCheck
+) -> SourceAdded:
+    """Check the file(s) fully (with the engine that will read them), then register
+    them; a second add replaces the first."""
     absolute = os.path.abspath(os.path.expanduser(path))
-    fmt, rows = check_source(table, absolute)
+    fmt, rows = check.check_source(table, absolute)
     existing = session.get(DataSource, table)
     before = None if existing is None else {"path": existing.path, "format": existing.format}
     if existing is None:

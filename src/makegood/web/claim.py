@@ -26,10 +26,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.pool import QueuePool
 
-from makegood.api.deps import Services, Svc, services
 from makegood.core.errors import ConfigurationError
 from makegood.credits.service import ClaimView, claim, claim_in_one_statement, look
 from makegood.db.uow import UnitOfWork
+from makegood.kits.http.deps import Svc, services
+from makegood.kits.ports import Port
+from makegood.kits.root import Root
 from makegood.messaging import wording
 from makegood.messaging.letters import money, support_phone, what_failed
 from makegood.web.ratelimit import PerMinute
@@ -61,7 +63,7 @@ def csrf_for(secret_key: str, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def client_address(request: Request, svc: Services) -> str:
+def client_address(request: Request, svc: Root) -> str:
     if svc.settings.web.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
@@ -74,11 +76,13 @@ class TooMany(Exception):
         self.retry_after = retry_after
 
 
+CLAIM_LIMITER: Port[PerMinute] = Port(
+    "claim page rate limiter", lambda root: PerMinute(root.settings.web.claim_rate_per_minute)
+)
+
+
 def limited(request: Request, svc: Svc) -> None:
-    limiter = svc.extras.get("claim_limiter")
-    if not isinstance(limiter, PerMinute):
-        limiter = PerMinute(svc.settings.web.claim_rate_per_minute)
-        svc.extras["claim_limiter"] = limiter
+    limiter = svc.port(CLAIM_LIMITER)
     ok, retry_after = limiter.allow(client_address(request, svc))
     if not ok:
         raise TooMany(retry_after)
@@ -128,7 +132,7 @@ def _what_failed(view: ClaimView, tag: str, default_locale: str) -> str:
     )
 
 
-def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) -> HTMLResponse:
+def _offer_page(svc: Root, token: str, view: ClaimView, just_claimed: bool) -> HTMLResponse:
     company = svc.settings.company
     tag = page_locale(view.locale, company.default_locale)
     phone = support_phone(company, view.country)
@@ -150,7 +154,7 @@ def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) 
             tag,
             company.name,
             state="offer",
-            csrf=csrf_for(svc.settings.secret_key, token),
+            csrf=csrf_for(svc.settings.secret_key.get_secret_value(), token),
             action=f"/claim/{token}",
             **common,
         )
@@ -161,7 +165,7 @@ def _offer_page(svc: Services, token: str, view: ClaimView, just_claimed: bool) 
     return _page("claim.html", 410, tag, company.name, state=view.status, **common)
 
 
-def _unknown(request: Request, svc: Services) -> HTMLResponse:
+def _unknown(request: Request, svc: Root) -> HTMLResponse:
     tag = negotiate(request.headers.get("accept-language"))
     return _page("notice.html", 404, tag, svc.settings.company.name, state="unknown")
 
@@ -181,19 +185,22 @@ def show(
     return _offer_page(svc, token, view, just_claimed=bool(claimed))
 
 
-def _claim_threads(svc: Services) -> ThreadPoolExecutor:
+def _claim_threads(svc: Root) -> ThreadPoolExecutor:
     """Claims run in threads of their own, at most as many at once as the engine's pool
     keeps connections: more would each open (and close) a connection of their own, and
     only queue for the database and the interpreter."""
-    found = svc.extras.get("claim_threads")
-    if not isinstance(found, ThreadPoolExecutor):
-        size = svc.engine.pool.size() if isinstance(svc.engine.pool, QueuePool) else 1
-        found = ThreadPoolExecutor(max(size, 1), thread_name_prefix="claim")
-        svc.extras["claim_threads"] = found
-    return found
+    return svc.port(CLAIM_THREADS)
 
 
-def _confirm(svc: Services, token: str, request: Request) -> Response:
+def _threads(root: Root) -> ThreadPoolExecutor:
+    size = root.engine.pool.size() if isinstance(root.engine.pool, QueuePool) else 1
+    return ThreadPoolExecutor(max(size, 1), thread_name_prefix="claim")
+
+
+CLAIM_THREADS: Port[ThreadPoolExecutor] = Port("claim threads", _threads)
+
+
+def _confirm(svc: Root, token: str, request: Request) -> Response:
     """Claim (in a claim thread): the redirect, or the page saying why not."""
     now = svc.now()
     if svc.engine.dialect.name == "postgresql":
@@ -226,7 +233,7 @@ async def confirm(
     # this route's only blocking work is the claim.
     svc = services(request)
     limited(request, svc)
-    expected = csrf_for(svc.settings.secret_key, token)
+    expected = csrf_for(svc.settings.secret_key.get_secret_value(), token)
     if not csrf or not hmac.compare_digest(csrf, expected):
         tag = negotiate(request.headers.get("accept-language"))
         return _page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")

@@ -81,29 +81,36 @@ def interval_chart(
         if reference_label:
             out.append(svg_text(x, bottom + 32, reference_label, "c-axis-label", "middle"))
     for i, r in enumerate(rows):
-        y = top + i * row + row / 2
-        kind = f" s-{chart_id(r.kind)}" if r.kind else ""
-        x1, x2, xv = x_of(r.low), x_of(r.high), x_of(r.value)
-        out.append(svg_text(left - 12, y + 4, r.label, "c-label", "end"))
-        out.append(
-            f'<rect class="c-band{kind}" x="{x1:.1f}" y="{y - 9:.1f}" '
-            f'width="{max(1.0, x2 - x1):.1f}" height="18" rx="9"></rect>'
-        )
-        for x in (x1, x2):
-            out.append(
-                f'<line class="c-whisker{kind}" x1="{x:.1f}" y1="{y - 9:.1f}" x2="{x:.1f}" '
-                f'y2="{y + 9:.1f}"></line>'
-            )
-        out.append(
-            f'<line class="c-whisker{kind}" x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" '
-            f'y2="{y:.1f}"></line>'
-        )
-        out.append(
-            f'<circle class="c-estimate{kind}" cx="{xv:.1f}" cy="{y:.1f}" r="7">'
-            f"<title>{escape(r.label)}: {escape(r.note)}</title></circle>"
-        )
-        out.append(svg_text(left + plot_w + 14, y + 4, r.note, "c-value"))
+        out += _estimate_row(r, top + i * row + row / 2, x_of, left, plot_w)
     if axis_label:
         out.append(svg_text(left + plot_w / 2, height - 6, axis_label, "c-axis-label", "middle"))
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
+
+
+def _estimate_row(
+    r: Estimate, y: float, x_of: Callable[[float], float], left: int, plot_w: int
+) -> list[str]:
+    """One row: its label, its interval as a band with whiskers, its dot and its note."""
+    kind = f" s-{chart_id(r.kind)}" if r.kind else ""
+    x1, x2, xv = x_of(r.low), x_of(r.high), x_of(r.value)
+    out = [svg_text(left - 12, y + 4, r.label, "c-label", "end")]
+    out.append(
+        f'<rect class="c-band{kind}" x="{x1:.1f}" y="{y - 9:.1f}" '
+        f'width="{max(1.0, x2 - x1):.1f}" height="18" rx="9"></rect>'
+    )
+    for x in (x1, x2):
+        out.append(
+            f'<line class="c-whisker{kind}" x1="{x:.1f}" y1="{y - 9:.1f}" x2="{x:.1f}" '
+            f'y2="{y + 9:.1f}"></line>'
+        )
+    out.append(
+        f'<line class="c-whisker{kind}" x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" '
+        f'y2="{y:.1f}"></line>'
+    )
+    out.append(
+        f'<circle class="c-estimate{kind}" cx="{xv:.1f}" cy="{y:.1f}" r="7">'
+        f"<title>{escape(r.label)}: {escape(r.note)}</title></circle>"
+    )
+    out.append(svg_text(left + plot_w + 14, y + 4, r.note, "c-value"))
+    return out

@@ -291,35 +291,65 @@ def time_chart(
             f'transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)">{escape(y_label)}</text>'
         )
     if cumulative:
-        points: list[tuple[float, float]] = [(left, bottom)]
-        for i, value in enumerate(values):
-            points.append((left + (i + 1) * slot, bottom - value * y_scale))
-        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        area = f"{line} {left + len(values) * slot:.1f},{bottom} {left},{bottom}"
-        out.append(f'<polygon class="c-area" points="{area}"></polygon>')
-        out.append(f'<polyline class="c-line" points="{line}"></polyline>')
-        x, y = points[-1]
-        out.append(f'<circle class="c-dot" cx="{x:.1f}" cy="{y:.1f}" r="4"></circle>')
+        out += _running_line(values, left, bottom, slot, y_scale)
     else:
-        gap = min(6.0, slot * 0.2)
-        for i, value in enumerate(counts):
-            if not value:
-                continue
-            x = left + i * slot + gap / 2
-            h = value * y_scale
-            moment = series.start + series.step * i
-            out.append(
-                f'<rect class="c-bar" x="{x:.1f}" y="{bottom - h:.1f}" '
-                f'width="{max(1.0, slot - gap):.1f}" height="{h:.1f}" rx="2">'
-                f"<title>{escape(moment.strftime('%Y-%m-%d %H:%M:%S'))} UTC: {value:,}</title>"
-                "</rect>"
-            )
+        out += _count_bars(series, counts, left, bottom, slot, y_scale)
     out.append(
         f'<line class="c-axis" x1="{left}" y1="{bottom}" x2="{WIDTH - right}" y2="{bottom}"></line>'
     )
     same_day = series.start.date() == (series.end - timedelta(seconds=1)).date()
-    every = max(1, math.ceil(len(counts) / 6))
-    for i in range(0, len(counts) + 1, every):
+    out += _time_ticks(series, len(counts), left, bottom, slot, same_day)
+    zone = "UTC" if not same_day else f"{series.start.strftime('%d %b %Y')}, UTC"
+    out.append(svg_text(WIDTH - right, height - 6, zone, "c-axis-label", "end"))
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
+
+
+def _running_line(
+    values: Sequence[int], left: int, bottom: int, slot: float, y_scale: float
+) -> list[str]:
+    """The running total as a filled area under a line, with a dot at its end."""
+    points: list[tuple[float, float]] = [(left, bottom)]
+    for i, value in enumerate(values):
+        points.append((left + (i + 1) * slot, bottom - value * y_scale))
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    area = f"{line} {left + len(values) * slot:.1f},{bottom} {left},{bottom}"
+    x, y = points[-1]
+    return [
+        f'<polygon class="c-area" points="{area}"></polygon>',
+        f'<polyline class="c-line" points="{line}"></polyline>',
+        f'<circle class="c-dot" cx="{x:.1f}" cy="{y:.1f}" r="4"></circle>',
+    ]
+
+
+def _count_bars(
+    series: Series, counts: Sequence[int], left: int, bottom: int, slot: float, y_scale: float
+) -> list[str]:
+    """One bar per non-empty bucket, its time and count in its tooltip."""
+    out = []
+    gap = min(6.0, slot * 0.2)
+    for i, value in enumerate(counts):
+        if not value:
+            continue
+        x = left + i * slot + gap / 2
+        h = value * y_scale
+        moment = series.start + series.step * i
+        out.append(
+            f'<rect class="c-bar" x="{x:.1f}" y="{bottom - h:.1f}" '
+            f'width="{max(1.0, slot - gap):.1f}" height="{h:.1f}" rx="2">'
+            f"<title>{escape(moment.strftime('%Y-%m-%d %H:%M:%S'))} UTC: {value:,}</title>"
+            "</rect>"
+        )
+    return out
+
+
+def _time_ticks(
+    series: Series, buckets: int, left: int, bottom: int, slot: float, same_day: bool
+) -> list[str]:
+    """About six ticks along the time axis, each with its time (and day if needed)."""
+    out = []
+    every = max(1, math.ceil(buckets / 6))
+    for i in range(0, buckets + 1, every):
         x = left + i * slot
         label, day = _time_label(series.start + series.step * i, series.step, same_day)
         out.append(
@@ -329,10 +359,7 @@ def time_chart(
         out.append(svg_text(x, bottom + 17, label, "c-tick", "middle"))
         if day:
             out.append(svg_text(x, bottom + 30, day, "c-tick", "middle"))
-    zone = "UTC" if not same_day else f"{series.start.strftime('%d %b %Y')}, UTC"
-    out.append(svg_text(WIDTH - right, height - 6, zone, "c-axis-label", "end"))
-    out.append("</svg>")
-    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
+    return out
 
 
 def _running(values: Sequence[int]) -> list[int]:

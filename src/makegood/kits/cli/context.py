@@ -1,5 +1,6 @@
-"""What a command works with: settings, engine, clock, actor and output, built from
-settings on first use, and the lookup of it from the command's Click context."""
+"""What a command works with: the root (settings, clock, engine, ports, built by the
+composition root), the actor and output, and the lookup of it from the command's Click
+context."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from makegood.config import Settings
     from makegood.core.clock import Clock
     from makegood.db.uow import UnitOfWork
+    from makegood.kits.root import Root
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -42,8 +44,12 @@ def load_settings(**overrides: Any) -> Settings:
 
 @dataclass
 class AppContext:
-    settings: Settings
+    root: Root
     json: bool = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.root.settings
 
     @cached_property
     def out(self) -> Console:
@@ -55,15 +61,13 @@ class AppContext:
         """Rich console on stderr, made on first use."""
         return output.console(stderr=True)
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
-        from makegood.db.engine import make_engine
+        return self.root.engine
 
-        return make_engine(self.settings.database_url)
-
-    @cached_property
+    @property
     def clock(self) -> Clock:
-        return self.settings.clock()
+        return self.root.clock
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -3,7 +3,6 @@ scrapers."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
-from makegood.api.deps import Services, Svc
-from makegood.campaigns.models import OFFER_STATES, Offer
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import OFFER_STATES, LedgerEntry, Offer
 from makegood.db import migrate
 from makegood.incidents.models import Incident
+from makegood.kits.http.deps import Svc
 from makegood.kits.http.errors import ErrorResponse, error_json
+from makegood.kits.ports import Port
+from makegood.kits.root import Root
 from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, DeliveryAttempt, Message
 from makegood.reports.offer_status import status_at
 
@@ -210,19 +210,12 @@ class Metrics:
     latency: Histogram
 
 
-_building = threading.Lock()
+METRICS: Port[Metrics] = Port("metrics", lambda root: _build(root.engine, root.now))
 
 
-def metrics_of(svc: Services) -> Metrics:
+def metrics_of(svc: Root) -> Metrics:
     """The application's metrics, made on first use."""
-    found = svc.extras.get("metrics")
-    if not isinstance(found, Metrics):
-        with _building:
-            found = svc.extras.get("metrics")
-            if not isinstance(found, Metrics):
-                found = _build(svc.engine, svc.now)
-                svc.extras["metrics"] = found
-    return found
+    return svc.port(METRICS)
 
 
 def _build(engine: Engine, now: Callable[[], datetime]) -> Metrics:
@@ -290,7 +283,7 @@ class RequestMetrics:
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:
     svc = getattr(scope["app"].state, "makegood", None)
-    if not isinstance(svc, Services):
+    if not isinstance(svc, Root):
         return
     found = metrics_of(svc)
     method = scope["method"] if scope["method"] in HTTP_METHODS else "other"

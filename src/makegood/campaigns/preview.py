@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from makegood.campaigns.models import Campaign, Offer
+from makegood.campaigns.models import Campaign
+from makegood.campaigns.terms import percents_of
 from makegood.config import CompanySettings
 from makegood.core.errors import NotFoundError
 from makegood.core.locales import language
+from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.incidents.models import Incident
 from makegood.messaging import facts as facts_
@@ -41,7 +43,8 @@ def _facts(
     kind = kind_of(offer)
     url = facts_.claim_url(base_url, PLACEHOLDER) if kind == "claim_offer" else None
     shipments = facts_.shipments_for(session, offer.incident_id, offer.customer_id)
-    return facts_.letter_facts(kind, offer, customer, incident, campaign, shipments, url, sent_at)
+    percents = percents_of(campaign.policy_source)
+    return facts_.letter_facts(kind, offer, customer, incident, percents, shipments, url, sent_at)
 
 
 def samples(session: Session, campaign: Campaign) -> list[Offer]:
@@ -146,7 +149,7 @@ def preview(
         reply_to=reply_to,
         to_name=facts.first_name,
         to_address=facts.email,
-        msg_id=mime.message_id(campaign.id, 0, sender).replace(".0@", ".preview@"),
+        msg_id=mime.message_id(f"{campaign.id}.preview", sender),
         date=sent_at,
     )
     return offer, letter, mail

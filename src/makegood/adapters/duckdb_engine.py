@@ -1,5 +1,5 @@
-"""Runs impact rules on DuckDB, set-based end to end: one query per rule over the
-usage data, one aggregation to keep a single impact per customer."""
+"""The DuckDB impact engine, in process: set-based end to end, one query per rule over
+the usage data, one aggregation to keep a single impact per customer."""
 
 from __future__ import annotations
 
@@ -9,27 +9,39 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from makegood.adapters.duckdb_sources import source_types, view_sql
+from makegood.adapters.duckdb_sources import check_source, source_types, view_sql
+from makegood.config import Settings
 from makegood.core.errors import ConfigurationError, InvalidInputError
 from makegood.core.words import counted
 from makegood.impact import rules
+from makegood.impact.ports import EngineResult, ImpactJob, SourceRef
 from makegood.impact.rules import CustomRule, Window
-
-RESULT_COLUMNS = ("customer_id", "confidence", "magnitude", "rule", "evidence")
 
 
 @dataclass(frozen=True)
-class SourceRef:
-    path: str
-    format: str
+class DuckDBEngine:
+    """A fresh in-memory DuckDB per run, within ``memory_limit`` and ``threads``."""
+
+    memory_limit: str = "1GB"
+    threads: int | None = None
+    name: str = field(default="duckdb", init=False)
+
+    def compute(self, job: ImpactJob) -> EngineResult:
+        con = connect(self.memory_limit, self.threads)
+        try:
+            return compute_impacts(
+                job.customers, job.sources, job.window, job.custom, job.builtin, con
+            )
+        finally:
+            con.close()
+
+    def check_source(self, table: str, path: str) -> tuple[str, int]:
+        return check_source(table, path)
 
 
-@dataclass
-class EngineResult:
-    impacts: pa.Table
-    unknown_customers: int
-    rules: list[str]
-    seconds: dict[str, float] = field(default_factory=dict)
+def engine(settings: Settings) -> DuckDBEngine:
+    """The ``duckdb`` entry point of ``makegood.engines``."""
+    return DuckDBEngine(settings.duckdb_memory_limit, settings.duckdb_threads)
 
 
 def connect(memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:

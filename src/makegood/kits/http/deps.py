@@ -1,47 +1,31 @@
-"""What a request needs: the app's services, a unit of work, and who is calling."""
+"""What a request needs: the app's root (settings, clock, engine, ports), a unit of
+work, and who is calling, with the role the route requires.
+
+API keys are the access domain's; it fills the ``API_KEYS`` port with a check that
+answers the caller behind a presented key (or None), and which roles that caller may
+act as.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, update
 
-from makegood.access.models import ApiKey
-from makegood.access.rules import allows
-from makegood.access.service import Caller, authenticate
-from makegood.config import Settings
-from makegood.core.clock import Clock
 from makegood.db.uow import UnitOfWork
+from makegood.kits.http.callers import API_KEYS, Caller
 from makegood.kits.http.errors import ApiError
-
-# A key's last use is written at most this often, not on every request.
-LAST_USED_EVERY = timedelta(minutes=1)
+from makegood.kits.root import Root
 
 
-@dataclass
-class Services:
-    """Built once per application and shared by every request."""
-
-    settings: Settings
-    engine: Engine
-    clock: Clock
-    extras: dict[str, object] = field(default_factory=dict)
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-
-def services(request: Request) -> Services:
-    found: Services = request.app.state.makegood
+def services(request: Request) -> Root:
+    found: Root = request.app.state.makegood
     return found
 
 
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Root, Depends(services)]
 
 
 def unit_of_work(svc: Svc) -> Iterator[UnitOfWork]:
@@ -63,22 +47,17 @@ def _caller(
 ) -> Caller:
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    with UnitOfWork(svc.engine) as uow:
-        key = authenticate(uow.session, credentials.credentials)
-        if key is None:
-            raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
-        now = svc.now()
-        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
-            uow.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-            uow.commit()
-        return Caller(owner=key.owner, role=key.role, key_id=key.id)
+    caller = svc.port(API_KEYS)(svc, credentials.credentials)
+    if caller is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
+    return caller
 
 
 def requires(role: str) -> Callable[..., Caller]:
     """A dependency that lets in callers whose role is ``role`` or above."""
 
     def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
-        if not allows(caller.role, role):
+        if role not in caller.grants:
             raise ApiError(
                 403, "forbidden", f"this needs the {role} role; the key's role is {caller.role}"
             )

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from makegood.api.deps import Svc
 from makegood.incidents import alerts
+from makegood.kits.http.deps import Svc
 from makegood.kits.http.errors import ApiError, ErrorResponse
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
@@ -44,7 +44,7 @@ def _alertmanager(
     svc: Svc,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(token_bearer)],
 ) -> None:
-    expected = svc.settings.web.alertmanager_token
+    expected = svc.settings.web.alertmanager_token.get_secret_value()
     if not expected:
         raise ApiError(
             503,

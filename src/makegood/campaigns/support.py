@@ -16,11 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import ClaimToken, Offer
 from makegood.core.clock import ensure_aware
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.core.tokens import Sealer, hash_token, new_token
-from makegood.credits.models import LedgerEntry
+from makegood.credits.models import ClaimToken, LedgerEntry, Offer
 from makegood.credits.service import balance
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact

@@ -1,0 +1,82 @@
+"""What billing needs from outside: sinks that take ledger entries to the company's
+billing system and answer for each entry.
+
+A ``BillingSink`` is handed ``BillingItem``s (one per ledger entry, in ledger order) and
+a destination (a file path for the file sinks; an API sink may ignore it), and answers
+one ``Receipt`` per item: ``delivered`` (with the billing system's reference, if it
+gives one), ``retry`` (not taken this time) or ``failed`` (never, with the reason).
+``finish`` is called once the caller's transaction has committed: a file sink gives its
+file the final name then, so no file names a batch that was rolled back.
+
+Sinks are chosen by name among the ``makegood.billing_sinks`` entry points: ``csv`` and
+``jsonl`` are makegood's own (``billing export --format``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, Protocol, runtime_checkable
+
+from makegood.core.money import Money
+from makegood.kits.ports import Port
+
+# The billing export's columns, in order (a file contract: see DESIGN).
+COLUMNS = (
+    "credit_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "statement_date",
+    "incident_id",
+    "description",
+)
+
+
+@dataclass(frozen=True)
+class BillingItem:
+    credit_id: int
+    customer_id: str
+    amount: Money  # negative for a reversal
+    statement_date: date
+    incident_id: int
+    description: str
+
+    def row(self) -> dict[str, str]:
+        """The export row: the contract's columns, all text, the amount in major units."""
+        return {
+            "credit_id": str(self.credit_id),
+            "customer_id": self.customer_id,
+            "amount": self.amount.major_text,
+            "currency": self.amount.currency,
+            "statement_date": self.statement_date.isoformat(),
+            "incident_id": str(self.incident_id),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Receipt:
+    credit_id: int
+    status: Literal["delivered", "retry", "failed"]
+    reference: str | None = None
+    detail: str = ""
+
+
+@runtime_checkable
+class BillingSink(Protocol):
+    name: str
+
+    def deliver(self, items: Sequence[BillingItem], destination: str) -> Sequence[Receipt]: ...
+
+    def finish(self) -> None: ...
+
+
+class BillingSinks(Protocol):
+    def names(self) -> list[str]: ...
+
+    def sink(self, name: str, setting: str = "--format") -> BillingSink: ...
+
+
+BILLING_SINKS: Port[BillingSinks] = Port("billing sinks")

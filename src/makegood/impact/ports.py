@@ -1,0 +1,70 @@
+"""What the impact domain needs from outside.
+
+``ImpactEngine``: runs the built-in rules' SQL and the operators' custom rules over the
+registered sources and answers the impact rows as Arrow record batches (one row per
+known customer: customer_id, confidence, magnitude, rule, evidence). DuckDB, in process,
+is the first engine; an engine is chosen by the ``impact_engine`` setting among the
+``makegood.engines`` entry points. It also checks sources when they are added, since it
+is the one that will read them.
+
+``ExecutedCampaigns``: whether a campaign was already executed from an incident's
+impacts (the campaigns domain knows); those impacts are then kept as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from makegood.impact.rules import CustomRule, Window
+from makegood.kits.ports import Port
+from makegood.sources.ports import SourceCheck
+
+RESULT_COLUMNS = ("customer_id", "confidence", "magnitude", "rule", "evidence")
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    path: str
+    format: str
+
+
+@dataclass(frozen=True)
+class ImpactJob:
+    """One run: every known customer (customer_id, timezone), the registered sources by
+    table name, the incident's window, the custom rules, and whether the built-in rules
+    run too."""
+
+    customers: pa.Table
+    sources: dict[str, SourceRef]
+    window: Window
+    custom: list[CustomRule] = field(default_factory=list)
+    builtin: bool = True
+
+
+@dataclass
+class EngineResult:
+    impacts: pa.Table  # record batches of RESULT_COLUMNS
+    unknown_customers: int
+    rules: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ImpactEngine(SourceCheck, Protocol):
+    name: str
+
+    def compute(self, job: ImpactJob) -> EngineResult: ...
+
+
+class ExecutedCampaigns(Protocol):
+    def executed_campaign(self, session: Session, incident_id: int) -> int | None:
+        """The id of a campaign already executed for the incident, if any."""
+        ...
+
+
+IMPACT_ENGINE: Port[ImpactEngine] = Port("impact engine")
+EXECUTED_CAMPAIGNS: Port[ExecutedCampaigns] = Port("executed campaigns check")
