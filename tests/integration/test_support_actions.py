@@ -16,13 +16,13 @@ from sqlalchemy import func, select, text
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.support import (
     customer_record,
-    extend_deadline,
     find_customers,
     resend_claim,
 )
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.core.tokens import hash_token, unseal
 from makegood.credits.models import ClaimToken, Offer
+from makegood.credits.offers import extend_deadline
 from makegood.credits.service import claim, look, void
 from makegood.db.uow import UnitOfWork
 from makegood.messaging.models import Message

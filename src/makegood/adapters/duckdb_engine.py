@@ -87,17 +87,7 @@ def compute_impacts(
     """
     con = con or connect()
     con.register("customers", customers)
-    for table, ref in sources.items():
-        try:
-            types = source_types(con, ref.path, ref.format)
-        except duckdb.Error as exc:
-            raise ConfigurationError(
-                f"the {table} source {ref.path} cannot be read any more ({exc}); "
-                f"add it again with `makegood sources add {table} PATH`"
-            ) from None
-        con.execute(
-            f"CREATE OR REPLACE VIEW {table} AS {view_sql(table, ref.path, ref.format, types)}"
-        )
+    _register_sources(con, sources)
     started = time.perf_counter()
     selects = _builtin_selects(w, sources) if builtin else []
     names = [name for names_, _ in selects for name in names_] + [r.name for r in custom]
@@ -136,6 +126,21 @@ def compute_impacts(
         """
     ).to_arrow_table()
     return _result(found, names, time.perf_counter() - started)
+
+
+def _register_sources(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceRef]) -> None:
+    """Each source as a view with its contract's column names and types."""
+    for table, ref in sources.items():
+        try:
+            types = source_types(con, ref.path, ref.format)
+        except duckdb.Error as exc:
+            raise ConfigurationError(
+                f"the {table} source {ref.path} cannot be read any more ({exc}); "
+                f"add it again with `makegood sources add {table} PATH`"
+            ) from None
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS {view_sql(table, ref.path, ref.format, types)}"
+        )
 
 
 def _one_row_per_customer(w: Window) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
 from makegood.audit.models import AuditEntry
+from makegood.db.bulk import db_instant, dialect
 
 
 def record(
@@ -32,6 +34,41 @@ def record(
             before=before,
             after=after,
         )
+    )
+
+
+# The row's new status as a JSON object, built in SQL.
+AFTER_STATUS = """'{"status": "' || s.status || '"}'"""
+
+
+def record_transitions(
+    session: Session,
+    stage: str,
+    *,
+    object_type: str,
+    key: str,
+    before: str,
+    at: datetime,
+    actor: str,
+) -> None:
+    """One entry per row of the table ``stage``, set-based: object ``object_type`` with
+    the id in column ``key`` moved from status ``before`` to the row's ``status``
+    (action ``<object_type>.<status>``)."""
+    as_json = "CAST({} AS JSON)" if dialect(session) == "postgresql" else "{}"
+    session.execute(
+        text(
+            "INSERT INTO audit_entries (at, actor, action, object_type, object_id, before, after) "
+            "SELECT :at, :actor, CAST(:type AS VARCHAR(64)) || '.' || s.status, :type, "
+            f"CAST(s.{key} AS VARCHAR(40)), "
+            f"{as_json.format(':before')}, "
+            f"{as_json.format(AFTER_STATUS)} FROM {stage} s"
+        ),
+        {
+            "at": db_instant(session, at),
+            "actor": actor,
+            "type": object_type,
+            "before": json.dumps({"status": before}),
+        },
     )
 
 

@@ -2,10 +2,11 @@
 
 Each chunk is one transaction. Python does only what SQL cannot: the statement
 date in each customer's zone, and a random claim token (kept as a hash; sealed
-for the outbox). Everything else is set-based from a staging table: offers move
-out of 'planned', grants go to the ledger, one message per offer is queued and one
-audit entry per offer is written. A process killed mid-chunk leaves that chunk
-untouched; running again picks up the offers still planned. Unique keys on the
+for the outbox). Everything else is set-based from a staging table, each domain
+writing its own rows from it: credits moves offers out of 'planned' and puts grants
+on the ledger, messaging queues one letter per offer, audit writes one entry per
+offer. A process killed mid-chunk leaves that chunk untouched; running again picks up
+the offers still planned. Unique keys on the
 ledger (offer, kind) and the outbox (campaign, customer, channel) back this up.
 """
 
@@ -19,31 +20,21 @@ from typing import Any
 from sqlalchemy import Engine, Row, Select, select, text
 from sqlalchemy.orm import Session
 
-from makegood.audit.service import record
+from makegood.audit.service import record, record_transitions
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.service import get
 from makegood.core.errors import ConflictError
 from makegood.core.tokens import Sealer, hash_token, new_token
+from makegood.credits import offers
 from makegood.credits.models import Offer
+from makegood.credits.offers import StagedOffer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
-from makegood.db.bulk import db_instant, dialect, insert_rows
 from makegood.db.uow import UnitOfWork
 from makegood.incidents.models import Incident
+from makegood.messaging import queue
 
 STAGE = "offer_execution"
-STAGE_COLUMNS = (
-    "offer_id",
-    "customer_id",
-    "incident_id",
-    "amount_minor",
-    "currency",
-    "status",
-    "token_hash",
-    "expires_at",
-    "statement_date",
-    "payload",
-)
 OFFER_COLUMNS = (
     Offer.id,
     Offer.mode,
@@ -131,41 +122,43 @@ def execute_chunk(
             after={"status": "done"},
         )
         return True, ExecuteResult(), after
+    result, staged = _decide(session, batch, rows, now, sealer)
+    _apply(session, campaign, staged, now, actor)
+    return False, result, int(rows[-1][0])
+
+
+def _decide(
+    session: Session,
+    batch: Select[*tuple[Any, ...]],
+    rows: Sequence[Row[*tuple[Any, ...]]],
+    now: datetime,
+    sealer: Sealer,
+) -> tuple[ExecuteResult, list[StagedOffer]]:
+    """Each offer granted (with its statement date in the customer's zone) or offered
+    (with a fresh claim token, kept as a hash, sealed for the outbox)."""
     result = ExecuteResult(messages=len(rows))
     bills = _bill_dates(session, batch, rows) if any(r.mode == "automatic" for r in rows) else {}
     statements: dict[tuple[date, str], date] = {}
-    staged: list[tuple[Any, ...]] = []
+    staged: list[StagedOffer] = []
     for offer_id, mode, days, customer_id, incident_id, amount, currency in rows:
+        decided = (offer_id, customer_id, incident_id, amount, currency)
         if mode == "automatic":
             key = bills[customer_id]
             if key not in statements:
                 statements[key] = statement_date(key[0], now, key[1])
-            status, token_hash, expires, statement = "granted", None, None, statements[key]
             payload = '{"kind": "automatic_credit"}'
+            staged.append(StagedOffer(*decided, "granted", None, None, statements[key], payload))
             result.granted += 1
         else:
             token = new_token()
             # The sealed token is base64url text: safe inside a JSON string as it is.
             payload = f'{{"kind": "claim_offer", "sealed_token": "{sealer.seal(token)}"}}'
-            status, token_hash, statement = "offered", hash_token(token), None
             expires = now + timedelta(days=days or 0)
-            result.offered += 1
-        staged.append(
-            (
-                offer_id,
-                customer_id,
-                incident_id,
-                amount,
-                currency,
-                status,
-                token_hash,
-                expires,
-                statement,
-                payload,
+            staged.append(
+                StagedOffer(*decided, "offered", hash_token(token), expires, None, payload)
             )
-        )
-    _apply(session, campaign, staged, now, actor)
-    return False, result, int(rows[-1][0])
+            result.offered += 1
+    return result, staged
 
 
 def _bill_dates(
@@ -213,48 +206,15 @@ def _claim_campaign(
 
 
 def _apply(
-    session: Session, campaign: Campaign, staged: list[tuple[Any, ...]], now: datetime, actor: str
+    session: Session, campaign: Campaign, staged: list[StagedOffer], now: datetime, actor: str
 ) -> None:
+    """Each domain writes its own rows from the staged chunk."""
     incident = session.get(Incident, campaign.incident_id)
     title = incident.title if incident else f"incident {campaign.incident_id}"
-    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
-    session.execute(
-        text(
-            f"CREATE TEMPORARY TABLE {STAGE} (offer_id BIGINT, customer_id VARCHAR(200), "
-            "incident_id INTEGER, amount_minor BIGINT, currency VARCHAR(3), status VARCHAR(16), "
-            "token_hash VARCHAR(64), expires_at TIMESTAMP WITH TIME ZONE, statement_date DATE, "
-            "payload TEXT)"
-        )
+    offers.stage(session, STAGE, staged)
+    offers.settle_staged(session, STAGE, now, f"Credit: {title}")
+    queue.queue_staged(session, STAGE, campaign.id, queue.DEFAULT_CHANNEL, now)
+    record_transitions(
+        session, STAGE, object_type="offer", key="offer_id", before="planned", at=now, actor=actor
     )
-    insert_rows(session, STAGE, STAGE_COLUMNS, staged)
-    as_json = "CAST({} AS JSON)" if dialect(session) == "postgresql" else "{}"
-    before = as_json.format("""'{"status": "planned"}'""")
-    after = as_json.format("""'{"status": "' || s.status || '"}'""")
-    params = {
-        "now": db_instant(session, now),
-        "actor": actor,
-        "campaign": campaign.id,
-        "description": f"Credit: {title}",
-    }
-    for statement in (
-        f"UPDATE offers SET status = s.status, "
-        f"expires_at = s.expires_at, statement_date = s.statement_date, "
-        f"granted_at = CASE WHEN s.status = 'granted' THEN :now END "
-        f"FROM {STAGE} s WHERE offers.id = s.offer_id AND offers.status = 'planned'",
-        "INSERT INTO claim_tokens (token_hash, offer_id) "
-        f"SELECT token_hash, offer_id FROM {STAGE} WHERE token_hash IS NOT NULL",
-        "INSERT INTO ledger_entries (offer_id, customer_id, incident_id, kind, amount_minor, "
-        "currency, statement_date, created_at, description) "
-        "SELECT offer_id, customer_id, incident_id, 'grant', amount_minor, currency, "
-        f"statement_date, :now, :description FROM {STAGE} WHERE status = 'granted'",
-        "INSERT INTO messages (campaign_id, offer_id, customer_id, channel, kind, status, "
-        "payload, attempts, created_at) "
-        "SELECT :campaign, offer_id, customer_id, 'email', "
-        "CASE status WHEN 'granted' THEN 'automatic_credit' ELSE 'claim_offer' END, "
-        f"'queued', {as_json.format('payload')}, 0, :now FROM {STAGE}",
-        "INSERT INTO audit_entries (at, actor, action, object_type, object_id, before, after) "
-        "SELECT :now, :actor, 'offer.' || s.status, 'offer', CAST(s.offer_id AS VARCHAR(40)), "
-        f"{before}, {after} FROM {STAGE} s",
-        f"DROP TABLE {STAGE}",
-    ):
-        session.execute(text(statement), params)
+    session.execute(text(f"DROP TABLE {STAGE}"))

@@ -14,18 +14,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.campaigns.history import CreditHistory, load_history
 from makegood.campaigns.models import Approval, Campaign
 from makegood.core.errors import ConflictError, InvalidInputError
-from makegood.core.money import currency_exponent, format_major
+from makegood.core.money import Money, format_major
 from makegood.credits.models import Offer
+from makegood.credits.offers import PlannedOffer, replace_planned
 from makegood.credits.rules import days_in_month, statement_date
 from makegood.customers.models import Customer
-from makegood.db.bulk import dialect, insert_rows
 from makegood.impact.models import Impact, ImpactRun
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
@@ -40,18 +40,6 @@ from makegood.policy.rules import (
 from makegood.policy.schema import Policy
 
 BATCH = 20_000
-OFFER_COLUMNS = (
-    "campaign_id",
-    "incident_id",
-    "customer_id",
-    "status",
-    "mode",
-    "rule",
-    "amount_minor",
-    "currency",
-    "claim_days",
-    "capped",
-)
 
 
 def held_out(incident_id: int, customer_id: str, percent: Decimal) -> bool:
@@ -85,31 +73,11 @@ def preview(
             .order_by(Offer.currency)
         )
     }
-    # Ten per currency: amounts in different currencies are not comparable.
-    ranked = (
-        select(
-            Offer.customer_id,
-            Offer.amount_minor,
-            Offer.currency,
-            func.row_number()
-            .over(
-                partition_by=Offer.currency, order_by=(Offer.amount_minor.desc(), Offer.customer_id)
-            )
-            .label("rank"),
-        )
-        .where(Offer.campaign_id == campaign_id, Offer.status == "planned")
-        .subquery()
-    )
-    largest = session.execute(
-        select(ranked.c.customer_id, ranked.c.amount_minor, ranked.c.currency)
-        .where(ranked.c.rank <= 10)
-        .order_by(ranked.c.currency, ranked.c.rank)
-    ).all()
+    largest = _largest(session, campaign_id)
     over = {
         c: format_major(m, c)
         for c, m in totals.items()
-        if c in policy.limits.budget
-        and Decimal(m).scaleb(-currency_exponent(c)) > policy.limits.budget[c]
+        if c in policy.limits.budget and Money(m, c).major > policy.limits.budget[c]
     }
     return {
         "offers": modes["planned:automatic"] + modes["planned:claim"],
@@ -126,6 +94,31 @@ def preview(
             for cid, m, c in largest
         ],
     }
+
+
+def _largest(session: Session, campaign_id: int) -> list[tuple[str, int, str]]:
+    """The ten largest planned offers per currency (amounts in different currencies
+    are not comparable)."""
+    ranked = (
+        select(
+            Offer.customer_id,
+            Offer.amount_minor,
+            Offer.currency,
+            func.row_number()
+            .over(
+                partition_by=Offer.currency, order_by=(Offer.amount_minor.desc(), Offer.customer_id)
+            )
+            .label("rank"),
+        )
+        .where(Offer.campaign_id == campaign_id, Offer.status == "planned")
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.customer_id, ranked.c.amount_minor, ranked.c.currency)
+        .where(ranked.c.rank <= 10)
+        .order_by(ranked.c.currency, ranked.c.rank)
+    )
+    return [(str(cid), int(minor), str(currency)) for cid, minor, currency in rows]
 
 
 def plan(
@@ -152,15 +145,10 @@ def plan(
             session.scalars(select(Approval.approver).where(Approval.campaign_id == campaign.id))
         )
         session.execute(delete(Approval).where(Approval.campaign_id == campaign.id))
-    session.execute(delete(Offer).where(Offer.campaign_id == campaign.id))
     excluded: Counter[str] = Counter()
     history = load_history(session, incident, policy, now)
     rows = _decisions(session, incident, policy, holdout_percent, history, now, campaign, excluded)
-    for batch in _batches(rows):
-        insert_rows(session, "offers", OFFER_COLUMNS, batch)
-    if dialect(session) == "postgresql":
-        # Fresh statistics, so execution's queries see a million offers, not none.
-        session.execute(text("ANALYZE offers"))
+    replace_planned(session, campaign.id, _batches(rows))
     summary = preview(session, campaign.id, policy, excluded)
     campaign.policy_name, campaign.policy_version = policy.name, policy.version
     campaign.policy_digest, campaign.policy_source = policy.digest, policy.source
@@ -225,47 +213,17 @@ def _decisions(
     now: datetime,
     campaign: Campaign,
     excluded: Counter[str],
-) -> Iterator[tuple[object, ...]]:
-    facts = IncidentFacts(
-        tuple(incident.services),
-        incident.severity,
-        incident.cause,
-        int(((incident.end_at or now) - incident.start_at).total_seconds()) // 60,
-    )
-    query = (
-        select(
-            Impact.customer_id,
-            Impact.confidence,
-            Impact.magnitude,
-            Customer.status,
-            Customer.country,
-            Customer.plan,
-            Customer.monthly_price_minor,
-            Customer.currency,
-            Customer.timezone,
-            Customer.next_bill_date,
-        )
-        .join(Customer, Customer.customer_id == Impact.customer_id)
-        .where(Impact.incident_id == incident.id)
-        .order_by(Impact.customer_id)
-    )
+) -> Iterator[PlannedOffer]:
+    facts = _incident_facts(incident, now)
     campaign_id, incident_id = campaign.id, incident.id  # plain ints in the hot loop
     month_days: dict[str, int] = {}
     decisions: dict[tuple[object, ...], Decision] = {}
     statements: dict[tuple[date, str], date] = {}
     needs_statement = policy.limits.max_percent_per_statement is not None
-    for (
-        cid,
-        confidence,
-        magnitude,
-        status,
-        country,
-        plan_,
-        price,
-        currency,
-        zone,
-        bill,
-    ) in session.connection().execute(query, execution_options={"yield_per": BATCH}):
+    rows = session.connection().execute(
+        _impacts(incident.id), execution_options={"yield_per": BATCH}
+    )
+    for cid, confidence, magnitude, status, country, plan_, price, currency, zone, bill in rows:
         if zone not in month_days:
             month_days[zone] = days_in_month(now, zone)
         on_statement = 0
@@ -276,31 +234,19 @@ def _decisions(
             on_statement = history.by_statement.get((cid, statements[key]), 0)
         # decide() is pure, and customers share prices, plans and zones: compute each
         # distinct set of facts once.
-        key_ = (
-            confidence,
-            magnitude,
-            status,
-            country,
-            plan_,
-            price,
-            currency,
-            month_days[zone],
-            on_statement,
-            history.in_window.get(cid, 0),
-            cid in history.compensated,
-        )
+        facts_ = (status, country, plan_, price, currency, month_days[zone])
+        past = (on_statement, history.in_window.get(cid, 0), cid in history.compensated)
+        key_ = (confidence, magnitude, *facts_, *past)
         decision = decisions.get(key_)
         if decision is None:
-            customer = CustomerFacts(status, country, plan_, price, currency, month_days[zone])
-            past = History(key_[8], key_[9], key_[10])
             decision = decisions[key_] = decide(
-                policy, facts, customer, confidence, magnitude, past
+                policy, facts, CustomerFacts(*facts_), confidence, magnitude, History(*past)
             )
         if isinstance(decision, Excluded):
             excluded[decision.reason] += 1
             continue
         status_ = "held_out" if holdout and held_out(incident_id, cid, holdout) else "planned"
-        yield (
+        yield PlannedOffer(
             campaign_id,
             incident_id,
             cid,
@@ -314,8 +260,35 @@ def _decisions(
         )
 
 
-def _batches(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
-    batch: list[tuple[object, ...]] = []
+def _incident_facts(incident: Incident, now: datetime) -> IncidentFacts:
+    minutes = int(((incident.end_at or now) - incident.start_at).total_seconds()) // 60
+    return IncidentFacts(tuple(incident.services), incident.severity, incident.cause, minutes)
+
+
+def _impacts(incident_id: int) -> Select[*tuple[Any, ...]]:
+    """The incident's impacts with what the policy needs of each customer, in
+    customer order (offers are written, and later executed, in that order)."""
+    return (
+        select(
+            Impact.customer_id,
+            Impact.confidence,
+            Impact.magnitude,
+            Customer.status,
+            Customer.country,
+            Customer.plan,
+            Customer.monthly_price_minor,
+            Customer.currency,
+            Customer.timezone,
+            Customer.next_bill_date,
+        )
+        .join(Customer, Customer.customer_id == Impact.customer_id)
+        .where(Impact.incident_id == incident_id)
+        .order_by(Impact.customer_id)
+    )
+
+
+def _batches(rows: Iterator[PlannedOffer]) -> Iterator[list[PlannedOffer]]:
+    batch: list[PlannedOffer] = []
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH:

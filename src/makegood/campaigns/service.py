@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.campaigns.models import Approval, Campaign
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.credits.models import Offer
+from makegood.credits.offers import drop_offers
 
 
 def get(session: Session, campaign_id: int, lock: bool = False) -> Campaign:
@@ -73,7 +74,7 @@ def cancel(session: Session, campaign_id: int, now: datetime, actor: str) -> Cam
         raise ConflictError(f"campaign {campaign_id} is {campaign.status} and cannot be cancelled")
     before = campaign.status
     removed = sum(offer_counts(session, campaign_id).values())
-    session.execute(delete(Offer).where(Offer.campaign_id == campaign_id))
+    drop_offers(session, campaign_id)
     campaign.status, campaign.cancelled_at = "cancelled", now
     record(
         session,

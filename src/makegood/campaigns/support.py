@@ -1,35 +1,32 @@
 """Use cases for support agents: look a customer up, see everything makegood did for
 them, send a claim email again with a fresh link, and give a claim more time.
 
-Voiding a credit is ``credits.service.void``. Each change here writes its audit
-entry in the caller's transaction; the caller commits.
+Voiding a credit is ``credits.service.void``; a later deadline is
+``credits.offers.extend_deadline``. Each change here writes its audit entry in the
+caller's transaction; the caller commits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.core.clock import ensure_aware
-from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
+from makegood.core.errors import ConflictError, NotFoundError
 from makegood.core.tokens import Sealer, hash_token, new_token
-from makegood.credits.models import ClaimToken, LedgerEntry, Offer
+from makegood.credits import offers
+from makegood.credits.models import LedgerEntry, Offer
 from makegood.credits.service import balance
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
+from makegood.messaging import queue
 from makegood.messaging.models import DeliveryAttempt, Message
 
-# Messages not yet handed to a sender: a fresh link makes the one they carry useless.
-WAITING = ("queued", "retrying")
-# A later deadline this far out is almost surely a typo (a year, not a week).
-LONGEST_EXTENSION = timedelta(days=366)
 SEARCH_LIMIT = 50
 
 
@@ -51,51 +48,25 @@ def resend_claim(
 
     Two resends at once both aim at the next sequence; the outbox's unique key lets
     one win, and the other gets a ConflictError (its transaction must be rolled back).
+    Messaging writes the letter, credits the new link, audit the entry.
     """
     offer = session.get(Offer, offer_id)
     if offer is None:
         raise NotFoundError(f"offer {offer_id} does not exist")
     _resendable(offer_id, offer.status, offer.expires_at, now)
-    last = session.scalars(
-        select(Message)
-        .where(Message.campaign_id == offer.campaign_id, Message.customer_id == offer.customer_id)
-        .order_by(Message.sequence.desc())
-        .limit(1)
-    ).first()
+    last = queue.last_letter(session, offer.campaign_id, offer.customer_id)
     token = new_token()
     payload: dict[str, Any] = dict(last.payload) if last else {"kind": "claim_offer"}
     payload["sealed_token"] = Sealer(secret_key).seal(token)  # fails before any write
-    message = Message(
-        campaign_id=offer.campaign_id,
-        offer_id=offer.id,
-        customer_id=offer.customer_id,
-        channel=last.channel if last else "email",
-        sequence=(last.sequence if last else 0) + 1,
-        kind="claim_offer",
-        status="queued",
-        payload=payload,
-        attempts=0,
-        created_at=now,
-    )
-    session.add(message)
-    try:
-        session.flush()  # the outbox's unique key decides between concurrent resends
-    except IntegrityError:
-        raise ConflictError(
-            f"offer {offer_id}: another claim email was queued for it at the same moment; "
-            "reload to see it"
-        ) from None
+    about = (offer.id, offer.campaign_id, offer.customer_id)
+    message = queue.queue_again(session, last, about, payload, now)
     # Re-read under a lock: a claim or a void may have landed since the first read.
     status, expires_at = session.execute(
         select(Offer.status, Offer.expires_at).where(Offer.id == offer_id).with_for_update()
     ).one()
     _resendable(offer_id, status, expires_at, now)
-    gone: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        delete(ClaimToken).where(ClaimToken.offer_id == offer_id)
-    )
-    replaced = gone.rowcount
-    session.add(ClaimToken(token_hash=hash_token(token), offer_id=offer_id))
-    superseded = _supersede(session, offer, message.id)
+    replaced = offers.reissue_claim_token(session, offer_id, hash_token(token))
+    superseded = queue.supersede(session, offer.campaign_id, offer.customer_id, message.id)
     record(
         session,
         at=now,
@@ -125,78 +96,6 @@ def _resendable(offer_id: int, status: str, expires_at: datetime | None, now: da
         raise ConflictError(
             f"offer {offer_id} expired at {_iso(expires_at)}; extend its deadline first"
         )
-
-
-def _supersede(session: Session, offer: Offer, newest: int) -> list[int]:
-    """Earlier emails for this offer still waiting to go would carry a dead link:
-    they are not sent, and say why."""
-    found = session.execute(
-        update(Message)
-        .where(
-            Message.campaign_id == offer.campaign_id,
-            Message.customer_id == offer.customer_id,
-            Message.id != newest,
-            Message.status.in_(WAITING),
-        )
-        .values(
-            status="failed",
-            next_attempt_at=None,
-            last_error=f"not sent: replaced by message {newest} with a new claim link",
-        )
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(found.scalars())
-
-
-def extend_deadline(
-    session: Session, offer_id: int, new_deadline: datetime, now: datetime, actor: str
-) -> Offer:
-    """Give a claim offer a later deadline; one that ran out unclaimed opens again."""
-    try:
-        deadline = ensure_aware(new_deadline, "deadline")
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
-    offer = session.scalar(
-        select(Offer)
-        .where(Offer.id == offer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if offer is None:
-        raise NotFoundError(f"offer {offer_id} does not exist")
-    if offer.status not in ("offered", "expired") or offer.expires_at is None:
-        raise ConflictError(
-            f"offer {offer_id} is {offer.status}; only a claim offer not yet claimed or "
-            "voided can get a later deadline"
-        )
-    if deadline <= now:
-        raise InvalidInputError(
-            f"deadline: {_iso(deadline)} has passed; choose a moment after {_iso(now)}"
-        )
-    if deadline <= offer.expires_at:
-        raise InvalidInputError(
-            f"deadline: {_iso(deadline)} is not later than the current one, "
-            f"{_iso(offer.expires_at)}"
-        )
-    if deadline > now + LONGEST_EXTENSION:
-        raise InvalidInputError(
-            f"deadline: {_iso(deadline)} is more than a year away; check the date"
-        )
-    before = {"status": offer.status, "expires_at": _iso(offer.expires_at)}
-    offer.status, offer.expires_at = "offered", deadline
-    record(
-        session,
-        at=now,
-        actor=actor,
-        action="offer.deadline_extended",
-        object_type="offer",
-        object_id=offer_id,
-        before=before,
-        after={"status": "offered", "expires_at": _iso(deadline)},
-    )
-    session.flush()
-    return offer
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -24,7 +24,6 @@ from makegood.adapters.mailbox import INDEX
 from makegood.campaigns.support import (
     CustomerRecord,
     customer_record,
-    extend_deadline,
     find_customers,
     resend_claim,
 )
@@ -34,6 +33,7 @@ from makegood.console.render import money, page, unit_for
 from makegood.core.errors import MakegoodError, NotFoundError
 from makegood.core.words import counted
 from makegood.credits.models import Offer
+from makegood.credits.offers import extend_deadline
 from makegood.credits.service import void
 from makegood.db.uow import UnitOfWork
 from makegood.impact.models import Impact

@@ -57,7 +57,7 @@ from makegood.demo.scenario import (
 from makegood.demo.server import MailboxProcess, MovableClock, served
 from makegood.demo.synthetic import generate
 from makegood.entrypoints.wiring import build_root
-from makegood.impact.service import run_for
+from makegood.impact.service import RunReport, run_for
 from makegood.incidents.service import Declaration, declare
 from makegood.kits.root import Root
 from makegood.messaging.models import Message
@@ -240,43 +240,10 @@ def _incident(
 
     name = outage.service
     with steps.step(f"{when(at('declare'))} {name}: impact, plan"):
-        with UnitOfWork(engine) as uow:
-            incident_id = declare(
-                uow.session,
-                Declaration(
-                    services=[outage.service],
-                    start=outage.start,
-                    end=outage.end,
-                    title=outage.title,
-                    summary=outage.summary,
-                    summaries=dict(outage.summaries),
-                ),
-                at("declare"),
-                ACTOR,
-            ).id
-            uow.commit()
-        with UnitOfWork(engine) as uow:
-            root = build_root(settings, engine=engine)
-            found = run_for(root, uow.session, incident_id, at("impact"), ACTOR)
-            uow.commit()
-        with UnitOfWork(engine) as uow:
-            campaign = plan(
-                uow.session, incident_id, seed_policy(), options.holdout, at("plan"), ACTOR
-            )
-            campaign_id, preview = campaign.id, dict(campaign.preview or {})
-            uow.commit()
-        with UnitOfWork(engine) as uow:
-            approve(uow.session, campaign_id, APPROVER, at("approve"))
-            uow.commit()
+        incident_id, found, campaign_id, preview = _planned(outage, options, settings, engine)
     with steps.step(f"{when(at('execute'))} {name}: execute", total=preview["offers"]) as advance:
-        done = execute(
-            engine,
-            campaign_id,
-            at("execute"),
-            ACTOR,
-            settings.secret_key.get_secret_value(),
-            progress=advance,
-        )
+        key = settings.secret_key.get_secret_value()
+        done = execute(engine, campaign_id, at("execute"), ACTOR, key, progress=advance)
     label = f"{when(at('send'))} {name}: send {done.messages:,} emails"
     with steps.step(label, total=done.messages) as advance:
         sender = for_root(
@@ -305,6 +272,37 @@ def _incident(
         "failed": sent.failed,
         "sent_at": at("send").isoformat(),
     }
+
+
+def _planned(
+    outage: Outage, options: Options, settings: Settings, engine: Engine
+) -> tuple[int, RunReport, int, dict[str, Any]]:
+    """The outage declared, its impacts found, a campaign planned and approved:
+    (incident, impact run, campaign, the plan's preview)."""
+    declaration = Declaration(
+        services=[outage.service],
+        start=outage.start,
+        end=outage.end,
+        title=outage.title,
+        summary=outage.summary,
+        summaries=dict(outage.summaries),
+    )
+    root = build_root(settings, engine=engine)
+    with UnitOfWork(engine) as uow:
+        incident_id = declare(uow.session, declaration, morning_after(outage, "declare"), ACTOR).id
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        found = run_for(root, uow.session, incident_id, morning_after(outage, "impact"), ACTOR)
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        at = morning_after(outage, "plan")
+        campaign = plan(uow.session, incident_id, seed_policy(), options.holdout, at, ACTOR)
+        campaign_id, preview = campaign.id, dict(campaign.preview or {})
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        approve(uow.session, campaign_id, APPROVER, morning_after(outage, "approve"))
+        uow.commit()
+    return incident_id, found, campaign_id, preview
 
 
 def _claims(

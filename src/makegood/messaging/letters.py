@@ -19,7 +19,7 @@ from babel.numbers import format_currency, format_percent
 
 from makegood.config import CompanySettings
 from makegood.core.locales import closest, language
-from makegood.core.money import currency_exponent
+from makegood.core.money import Money
 from makegood.messaging import wording
 from makegood.messaging.rendering import Letter, Renderer
 from makegood.messaging.written_summary import written_summary
@@ -69,7 +69,7 @@ def support_phone(company: CompanySettings, country: str) -> str:
 @lru_cache(maxsize=4096)
 def money(amount_minor: int, currency: str, tag: str) -> str:
     """'$0.45', '0,45 €', '￥70', 'BHD 0.195' — the customer's way of writing it."""
-    value = Decimal(amount_minor).scaleb(-currency_exponent(currency))
+    value = Money(amount_minor, currency).major
     return format_currency(value, currency, locale=wording.babel_locale(tag))
 
 

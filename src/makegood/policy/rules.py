@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from makegood.core.money import currency_exponent
+from makegood.core.money import Money
 from makegood.policy.schema import Amount, Policy, Pricing, Rule
 
 HUNDRED = Decimal(100)
@@ -87,8 +87,7 @@ def decide(
 
 
 def to_minor(major: Decimal, currency: str, rounding: str) -> int:
-    exponent = currency_exponent(currency)
-    return int(major.scaleb(exponent).quantize(Decimal(1), rounding=rounding))
+    return Money.rounded(major, currency, rounding).minor
 
 
 def _exclusion(
@@ -128,7 +127,7 @@ def _matches(
 
 
 def _price(customer: CustomerFacts) -> Decimal:
-    return Decimal(customer.monthly_price_minor).scaleb(-currency_exponent(customer.currency))
+    return Money(customer.monthly_price_minor, customer.currency).major
 
 
 def _simple(p: Pricing, customer: CustomerFacts) -> Decimal | None:

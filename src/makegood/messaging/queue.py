@@ -1,0 +1,105 @@
+"""Putting messages in the outbox, which messaging owns: campaign execution queues a
+chunk's letters from its staged offers in one statement; support queues a claim letter
+again and retires the ones it replaces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from makegood.core.errors import ConflictError
+from makegood.db.bulk import db_instant, dialect
+from makegood.messaging.models import Message
+
+# The channel a campaign's letters go by unless a customer's preference says otherwise.
+DEFAULT_CHANNEL = "email"
+# Messages not yet handed to a sender.
+WAITING = ("queued", "retrying")
+
+
+def queue_staged(
+    session: Session, stage: str, campaign_id: int, channel: str, now: datetime
+) -> None:
+    """One queued letter per staged offer (``offer_id``, ``customer_id``, ``status``
+    granted or offered, ``payload`` as JSON text), on ``channel``."""
+    payload = "CAST(payload AS JSON)" if dialect(session) == "postgresql" else "payload"
+    session.execute(
+        text(
+            "INSERT INTO messages (campaign_id, offer_id, customer_id, channel, kind, status, "
+            "payload, attempts, created_at) "
+            "SELECT :campaign, offer_id, customer_id, :channel, "
+            "CASE status WHEN 'granted' THEN 'automatic_credit' ELSE 'claim_offer' END, "
+            f"'queued', {payload}, 0, :now FROM {stage}"
+        ),
+        {"campaign": campaign_id, "channel": channel, "now": db_instant(session, now)},
+    )
+
+
+def last_letter(session: Session, campaign_id: int, customer_id: str) -> Message | None:
+    """The newest letter of a campaign to a customer."""
+    return session.scalars(
+        select(Message)
+        .where(Message.campaign_id == campaign_id, Message.customer_id == customer_id)
+        .order_by(Message.sequence.desc())
+        .limit(1)
+    ).first()
+
+
+def queue_again(
+    session: Session,
+    last: Message | None,
+    offer: tuple[int, int, str],
+    payload: dict[str, Any],
+    now: datetime,
+) -> Message:
+    """The claim letter for ``offer`` (id, campaign, customer) once more, as the next in
+    its sequence. Two at once aim at the same sequence: the outbox's unique key lets
+    one win, and the other gets a ConflictError."""
+    offer_id, campaign_id, customer_id = offer
+    message = Message(
+        campaign_id=campaign_id,
+        offer_id=offer_id,
+        customer_id=customer_id,
+        channel=last.channel if last else DEFAULT_CHANNEL,
+        sequence=(last.sequence if last else 0) + 1,
+        kind="claim_offer",
+        status="queued",
+        payload=payload,
+        attempts=0,
+        created_at=now,
+    )
+    session.add(message)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError(
+            f"offer {offer_id}: another claim email was queued for it at the same moment; "
+            "reload to see it"
+        ) from None
+    return message
+
+
+def supersede(session: Session, campaign_id: int, customer_id: str, newest: int) -> list[int]:
+    """Earlier letters still waiting to go would carry a dead link: they are not sent,
+    and say why."""
+    found = session.execute(
+        update(Message)
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.customer_id == customer_id,
+            Message.id != newest,
+            Message.status.in_(WAITING),
+        )
+        .values(
+            status="failed",
+            next_attempt_at=None,
+            last_error=f"not sent: replaced by message {newest} with a new claim link",
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(found.scalars())
