@@ -74,10 +74,17 @@ def test_cli_contract_from_init_to_impact(world):
     incident = declared["id"]
     assert declared["end"] == gt.STREAM_END.isoformat()
 
-    # MAKEGOOD_NOW sets the clock for the whole command.
-    _, ran = makegood(
-        "impact", "run", str(incident), db=db, cwd=cwd, env={"MAKEGOOD_NOW": gt.NOW.isoformat()}
+    # An engine that is not installed is named, with the ones that are.
+    now = {"MAKEGOOD_NOW": gt.NOW.isoformat()}
+    code, err = makegood(
+        "impact", "run", str(incident), "--engine", "duckbd", db=db, cwd=cwd, env=now, check=False
     )
+    assert code == 1
+    assert err["error"]["message"].startswith(
+        "--engine: no makegood.engines adapter is called 'duckbd' (did you mean 'duckdb'?)"
+    )
+    # MAKEGOOD_NOW sets the clock for the whole command.
+    _, ran = makegood("impact", "run", str(incident), "--engine", "duckdb", db=db, cwd=cwd, env=now)
     assert (ran["confirmed"], ran["possible"]) == (
         len(t.streaming_confirmed),
         len(t.streaming_possible),

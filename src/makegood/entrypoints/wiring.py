@@ -41,7 +41,7 @@ def _provider(root: Root, port: Port[Any]) -> Callable[[], Any] | None:
     from makegood.access.service import check_key
     from makegood.billing.ports import BILLING_SINKS
     from makegood.campaigns.terms import Executed, Terms
-    from makegood.impact.ports import EXECUTED_CAMPAIGNS, IMPACT_ENGINE
+    from makegood.impact.ports import EXECUTED_CAMPAIGNS, IMPACT_ENGINES
     from makegood.impact.service import Figures
     from makegood.incidents.ports import IMPACT_FIGURES
     from makegood.kits.http.callers import API_KEYS
@@ -50,8 +50,8 @@ def _provider(root: Root, port: Port[Any]) -> Callable[[], Any] | None:
 
     settings = root.settings
     table: dict[Port[Any], Callable[[], Any]] = {
-        IMPACT_ENGINE: lambda: impact_engine(settings),
-        SOURCE_CHECK: lambda: root.port(IMPACT_ENGINE),
+        IMPACT_ENGINES: lambda: EngineCatalog(settings),
+        SOURCE_CHECK: lambda: root.port(IMPACT_ENGINES).engine(),
         EXECUTED_CAMPAIGNS: Executed,
         IMPACT_FIGURES: Figures,
         CHANNELS: lambda: ChannelCatalog(settings),
@@ -62,12 +62,23 @@ def _provider(root: Root, port: Port[Any]) -> Callable[[], Any] | None:
     return table.get(port)
 
 
-def impact_engine(settings: Settings) -> ImpactEngine:
-    from makegood.impact.ports import ImpactEngine
+class EngineCatalog:
+    """Impact engines by name among the ``makegood.engines`` entry points, each made
+    once (an engine may hold a costly session, such as Spark's)."""
 
-    made = plugins.factory(plugins.ENGINES, settings.impact_engine, "impact_engine")(settings)
-    engine: ImpactEngine = _checked(made, ImpactEngine, plugins.ENGINES, settings.impact_engine)
-    return engine
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._made: dict[str, ImpactEngine] = {}
+
+    def engine(self, name: str | None = None) -> ImpactEngine:
+        from makegood.impact.ports import ImpactEngine
+
+        chosen = name or self.settings.impact_engine
+        if chosen not in self._made:
+            setting = "--engine" if name else "impact_engine"
+            made = plugins.factory(plugins.ENGINES, chosen, setting)(self.settings)
+            self._made[chosen] = _checked(made, ImpactEngine, plugins.ENGINES, chosen)
+        return self._made[chosen]
 
 
 class ChannelCatalog:

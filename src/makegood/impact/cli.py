@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +10,6 @@ from makegood.kits.cli.context import app_context
 from makegood.kits.cli.errors import reports_errors
 
 app = typer.Typer(help="Impact: who an incident hurt, and how sure we are.", no_args_is_help=True)
-
-
-class EngineName(StrEnum):
-    duckdb = "duckdb"
 
 
 @app.command("run")
@@ -34,7 +29,13 @@ def run(
             help="Also run the built-in rules (late_shipment, failed_usage, habitual_usage)."
         ),
     ] = True,
-    engine: Annotated[EngineName, typer.Option(help="Where the rules run.")] = EngineName.duckdb,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the rules run: an installed impact engine (duckdb, or one a plug-in "
+            "adds); default: the impact_engine setting."
+        ),
+    ] = None,
 ) -> None:
     """Find the customers an incident affected and store one impact per customer.
 
@@ -49,7 +50,7 @@ def run(
     app = app_context(ctx)
     with app.uow() as uow:
         report = run_for(
-            app.root, uow.session, incident_id, app.now(), app.actor, rule or [], builtin
+            app.root, uow.session, incident_id, app.now(), app.actor, rule or [], builtin, engine
         )
         uow.commit()
     app.emit(

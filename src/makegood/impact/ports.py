@@ -66,5 +66,12 @@ class ExecutedCampaigns(Protocol):
         ...
 
 
-IMPACT_ENGINE: Port[ImpactEngine] = Port("impact engine")
+class ImpactEngines(Protocol):
+    def engine(self, name: str | None = None) -> ImpactEngine:
+        """The engine called ``name`` (by default the ``impact_engine`` setting's), made
+        once per process."""
+        ...
+
+
+IMPACT_ENGINES: Port[ImpactEngines] = Port("impact engines")
 EXECUTED_CAMPAIGNS: Port[ExecutedCampaigns] = Port("executed campaigns check")

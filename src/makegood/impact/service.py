@@ -18,7 +18,7 @@ from makegood.core.errors import ConflictError
 from makegood.impact.models import Impact, ImpactRun
 from makegood.impact.ports import (
     EXECUTED_CAMPAIGNS,
-    IMPACT_ENGINE,
+    IMPACT_ENGINES,
     EngineResult,
     ExecutedCampaigns,
     ImpactEngine,
@@ -94,8 +94,10 @@ def run_for(
     actor: str,
     rule_files: list[Path] | None = None,
     builtin: bool = True,
+    engine: str | None = None,
 ) -> RunReport:
-    """``run_impact`` with the engine and the executed-campaign check the root binds."""
+    """``run_impact`` with the engine and the executed-campaign check the root binds
+    (``engine`` names another installed engine than the setting's)."""
     return run_impact(
         session,
         incident_id,
@@ -103,7 +105,7 @@ def run_for(
         actor,
         rule_files,
         builtin,
-        engine=root.port(IMPACT_ENGINE),
+        engine=root.port(IMPACT_ENGINES).engine(engine),
         executed=root.port(EXECUTED_CAMPAIGNS),
     )
 

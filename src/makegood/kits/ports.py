@@ -1,7 +1,7 @@
 """Slots for what a domain needs from outside itself, filled in one place.
 
-A domain declares a ``Port`` beside the Protocol it needs (``IMPACT_ENGINE =
-Port[ImpactEngine]("impact engine")``); the composition root binds each port to a
+A domain declares a ``Port`` beside the Protocol it needs (``CHANNELS:
+Port[Channels] = Port("delivery channels")``); the composition root binds each port to a
 factory, once, from settings; a command or a route asks its ``Root`` for the port and
 gets the one object built for it. Domains never name an adapter, and nothing but the
 composition root binds.
