@@ -77,7 +77,7 @@ TARGET_P99_MS = 50
 MEASURED_CODE = (
     "web/claim.py",
     "credits/service.py",
-    "api/deps.py",
+    "kits/http/deps.py",
     "db/uow.py",
     "db/engine.py",
     "entrypoints/app.py",

@@ -68,6 +68,7 @@ from makegood.adapters.mailbox import free_port
 from makegood.campaigns.execution import execute
 from makegood.campaigns.planning import plan
 from makegood.campaigns.service import approve
+from makegood.campaigns.terms import Terms
 from makegood.config import DeliverySettings, Settings
 from makegood.core.clock import FixedClock
 from makegood.core.tokens import Sealer
@@ -412,7 +413,12 @@ def sample_letter(url: str, settings: Settings) -> tuple[str, str, str]:
         first = uow.session.scalar(select(Message.id).order_by(Message.id).limit(1))
         assert first is not None
         [item] = facts_.load(
-            uow.session, [first], sealer=Sealer(SECRET), base_url=BASE_URL, sent_at=SENT_AT
+            uow.session,
+            [first],
+            sealer=Sealer(SECRET),
+            base_url=BASE_URL,
+            sent_at=SENT_AT,
+            terms=Terms(),
         )
     engine.dispose()
     letter = compose(Renderer(None), item.facts, settings.company)
