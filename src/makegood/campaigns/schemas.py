@@ -36,8 +36,8 @@ class PlanIn(Body):
         if not PERCENT.match(value):
             raise PydanticCustomError(
                 "percent",
-                "{value!r} is not a percent from 0 to below 100, like 10 or 2.5",
-                {"value": value},
+                "{value} is not a percent from 0 to below 100, like 10 or 2.5",
+                {"value": repr(value)},
             )
         return str(Decimal(value))
 

@@ -271,6 +271,10 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"{where}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays or tables
+        raise InvalidInputError(
+            f"{where}: not a policy: its arrays or tables are nested too deeply to read"
+        ) from None
     unknown = _unknown_keys(Policy, data, ())
     problems = [
         f"{_key(loc, data)}: unknown key {key!r}"

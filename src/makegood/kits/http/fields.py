@@ -40,8 +40,8 @@ def _instant(value: object) -> datetime:
             hint = " (in a URL, write + as %2B)" if " " in value.strip() else ""
             raise PydanticCustomError(
                 "instant",
-                "{value!r} is not an ISO-8601 instant; write it like {example}{hint}",
-                {"value": value, "example": INSTANT_EXAMPLE, "hint": hint},
+                "{value} is not an ISO-8601 instant; write it like {example}{hint}",
+                {"value": repr(value), "example": INSTANT_EXAMPLE, "hint": hint},
             ) from None
     else:
         raise PydanticCustomError(
@@ -52,15 +52,15 @@ def _instant(value: object) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PydanticCustomError(
             "instant_offset",
-            "{value!r} has no UTC offset; write it with one, like {example} or "
+            "{value} has no UTC offset; write it with one, like {example} or "
             "2026-03-02T23:00:00Z",
-            {"value": str(value), "example": INSTANT_EXAMPLE},
+            {"value": repr(str(value)), "example": INSTANT_EXAMPLE},
         )
     try:
         return moment.astimezone(UTC)
     except OverflowError:
         raise PydanticCustomError(
-            "instant_range", "{value!r} is out of range", {"value": str(value)}
+            "instant_range", "{value} is out of range", {"value": repr(str(value))}
         ) from None
 
 
