@@ -128,14 +128,17 @@ async def login(
 ) -> Response:
     await checked_form(request)
     limiter = svc.port(LOGIN_LIMITER)
-    if not limiter.allow(client_address(request, svc))[0]:
-        return page(
+    allowed, retry_after = limiter.allow(client_address(request, svc))
+    if not allowed:
+        refused = page(
             request,
             "login.html",
             429,
             next=_safe_next(next),
             error="Too many sign-in attempts. Wait a minute and try again.",
         )
+        refused.headers["Retry-After"] = str(retry_after)
+        return refused
     with UnitOfWork(svc.engine) as uow:
         user = authenticate(uow.session, username, password, svc.now())
         uow.commit()

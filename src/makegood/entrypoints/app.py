@@ -20,6 +20,7 @@ from makegood.core.clock import Clock
 from makegood.core.errors import ConfigurationError
 from makegood.entrypoints.wiring import build_root
 from makegood.kits.http import errors
+from makegood.kits.http.headers import SecurityHeaders
 from makegood.kits.root import Root
 from makegood.web import ops
 
@@ -76,6 +77,8 @@ def create_app(
     app.state.makegood = root
     errors.install(app)
     ops.instrument(app)
+    https = settings.base_url.lower().startswith("https://")
+    app.add_middleware(SecurityHeaders, https=https)
     console.install(app, settings)
 
     @app.exception_handler(claim.TooMany)

@@ -52,8 +52,7 @@ def _instant(value: object) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PydanticCustomError(
             "instant_offset",
-            "{value} has no UTC offset; write it with one, like {example} or "
-            "2026-03-02T23:00:00Z",
+            "{value} has no UTC offset; write it with one, like {example} or 2026-03-02T23:00:00Z",
             {"value": repr(str(value)), "example": INSTANT_EXAMPLE},
         )
     try:

@@ -1,0 +1,78 @@
+"""Headers found missing by probing: API JSON is never cached, HSTS once the public
+address is https, and a refused sign-in says when to come back."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from makegood.access.service import create_key
+from makegood.console.auth import LOGIN_TRIES_PER_MINUTE
+from makegood.db import migrate
+from makegood.db.engine import make_engine
+from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.app import create_app
+from tests.support import truth as gt
+from tests.support.delivery import settings
+from tests.support.server import MovableClock, served
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """An empty migrated SQLite database and a viewer's API key."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('headers') / 'makegood.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with UnitOfWork(engine) as uow:
+        _, key = create_key(uow.session, "probe", "viewer", gt.NOW, "setup")
+        uow.commit()
+    engine.dispose()
+    return url, key
+
+
+def serve(url: str, base_url: str):
+    config = settings(url, 2525).model_copy(update={"base_url": base_url})
+    return served(create_app(config, MovableClock(gt.NOW)))
+
+
+def test_api_json_is_never_cached_and_plain_http_gets_no_hsts(database):
+    url, key = database
+    with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
+        listed = client.get("/api/customers", headers={"Authorization": f"Bearer {key}"})
+        refused = client.get("/api/customers")
+        page = client.get("/console/login")
+    assert listed.status_code == 200 and refused.status_code == 401
+    assert listed.headers["cache-control"] == "no-store"
+    assert refused.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in listed.headers
+    assert "strict-transport-security" not in page.headers
+
+
+def test_an_https_address_turns_hsts_on_for_every_answer(database):
+    url, key = database
+    with serve(url, "https://video.example") as base, httpx.Client(base_url=base) as client:
+        answers = [
+            client.get("/api/customers", headers={"Authorization": f"Bearer {key}"}),
+            client.get("/console/login"),
+            client.get("/claim/unknown-token"),
+        ]
+    for answer in answers:
+        assert answer.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_too_many_sign_ins_answer_429_with_retry_after(database):
+    url, _ = database
+    with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
+        token = CSRF.search(client.get("/console/login").text)
+        assert token is not None
+        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        codes = [
+            client.post("/console/login", data=form) for _ in range(LOGIN_TRIES_PER_MINUTE + 1)
+        ]
+    assert [c.status_code for c in codes[:-1]] == [401] * LOGIN_TRIES_PER_MINUTE
+    assert codes[-1].status_code == 429
+    assert 1 <= int(codes[-1].headers["retry-after"]) <= 60
