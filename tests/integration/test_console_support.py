@@ -417,6 +417,20 @@ def test_a_message_is_shown_as_the_customer_sees_it_in_a_sandboxed_frame(site, d
     assert "'unsafe-hashes' 'sha256-" in policy
 
 
+def test_a_viewer_sees_a_letter_without_the_claim_token_that_would_spend_the_credit(
+    site, vic, dana
+):
+    item = next(i for i in site.sink.received() if site.links[0].recipient in i["rcpt_tos"])
+    token = site.links[0].token
+    seen = vic.get(f"/console/mailbox/{item['file']}")
+    assert seen.status_code == 200
+    assert token not in seen.text and token not in html.unescape(seen.text)
+    assert "/claim/(hidden-from-viewers)" in html.unescape(seen.text)
+    # The letter is otherwise whole, and one who may act for the customer still sees it.
+    assert str(site.sink.open(item)["Subject"]) in html.unescape(seen.text)
+    assert token in dana.get(f"/console/mailbox/{item['file']}").text
+
+
 def test_message_names_that_lead_anywhere_else_are_refused(site, dana, tmp_path):
     directory = Path(site.config.mailbox_dir)
     secret = tmp_path / "secret.eml"

@@ -31,6 +31,10 @@ PER_PAGE = 50
 FILE_NAME = re.compile(r"[0-9]{1,12}\.eml")
 SHOWN_HEADERS = ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Content-Language")
 LINK = re.compile(r"https?://[^\s\"'<>]+")
+# A claim link's token spends a customer's credit: only roles that may act for a
+# customer see it; a viewer sees where the link goes, not the token.
+CLAIM_TOKEN = re.compile(r"(/claim/)[A-Za-z0-9_-]+")
+HIDDEN = r"\1(hidden-from-viewers)"
 HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
@@ -118,6 +122,8 @@ def message(request: Request, svc: Svc, user: ViewerUser, file: str) -> Response
         )
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     shown = show(parsed)
+    if not user.can("operator"):
+        shown = _without_claim_tokens(shown)
     entry = next((i for i in received(svc.settings.mailbox_dir) if i.get("file") == file), {})
     response = page(
         request,
@@ -135,6 +141,20 @@ def message(request: Request, svc: Svc, user: ViewerUser, file: str) -> Response
             "style-src 'self'", f"style-src 'self' 'unsafe-hashes' {allowed}"
         )
     return response
+
+
+def _without_claim_tokens(shown: Shown) -> Shown:
+    def hide(text: str) -> str:
+        return CLAIM_TOKEN.sub(HIDDEN, text)
+
+    return Shown(
+        headers=[(k, hide(v)) for k, v in shown.headers],
+        everything=[(k, hide(v)) for k, v in shown.everything],
+        html=None if shown.html is None else hide(shown.html),
+        text=None if shown.text is None else hide(shown.text),
+        links=[hide(link) for link in shown.links],
+        style_hashes=shown.style_hashes,
+    )
 
 
 def _inside(directory: Path, name: str) -> Path | None:
