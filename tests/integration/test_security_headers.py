@@ -4,6 +4,7 @@ address is https, and a refused sign-in says when to come back."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -32,6 +33,14 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         uow.commit()
     engine.dispose()
     return url, key
+
+
+def fresh_minute() -> None:
+    """Start where a whole minute-window of the rate limits is left (they count per
+    minute of the monotonic clock), so a burst is not split by a window's end."""
+    left = 60 - time.monotonic() % 60
+    if left < 20:
+        time.sleep(left + 0.1)
 
 
 def serve(url: str, base_url: str):
@@ -70,9 +79,59 @@ def test_too_many_sign_ins_answer_429_with_retry_after(database):
         token = CSRF.search(client.get("/console/login").text)
         assert token is not None
         form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        fresh_minute()
         codes = [
             client.post("/console/login", data=form) for _ in range(LOGIN_TRIES_PER_MINUTE + 1)
         ]
     assert [c.status_code for c in codes[:-1]] == [401] * LOGIN_TRIES_PER_MINUTE
     assert codes[-1].status_code == 429
     assert 1 <= int(codes[-1].headers["retry-after"]) <= 60
+
+
+def test_made_up_forwarded_addresses_do_not_reset_the_sign_in_limit(database):
+    url, _ = database
+    with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
+        token = CSRF.search(client.get("/console/login").text)
+        assert token is not None
+        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        fresh_minute()
+        codes = [
+            client.post(
+                "/console/login", data=form, headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(LOGIN_TRIES_PER_MINUTE + 2)
+        ]
+    assert codes[LOGIN_TRIES_PER_MINUTE:] == [429, 429]
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_counts_not_the_clients_claim(database):
+    from makegood.config import WebSettings
+
+    url, _ = database
+    config = settings(url, 2525).model_copy(
+        update={
+            "base_url": "http://t.example",
+            "web": WebSettings(trust_forwarded_for=True, claim_rate_per_minute=0),
+        }
+    )
+    with (
+        served(create_app(config, MovableClock(gt.NOW))) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        token = CSRF.search(client.get("/console/login").text)
+        assert token is not None
+        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        fresh_minute()
+        # The proxy appends the address it saw; what comes before is the client's own.
+        codes = [
+            client.post(
+                "/console/login",
+                data=form,
+                headers={"X-Forwarded-For": f"198.51.100.{n}, 192.0.2.7"},
+            ).status_code
+            for n in range(LOGIN_TRIES_PER_MINUTE + 1)
+        ]
+        other = client.post(
+            "/console/login", data=form, headers={"X-Forwarded-For": "192.0.2.8"}
+        ).status_code
+    assert codes[-1] == 429 and other == 401

@@ -13,6 +13,7 @@ from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
 from makegood.demo.server import MailboxProcess, RunningClock
 from makegood.demo.walkthrough import ACTOR, DemoResult, Options, demo_settings
+from makegood.web.embedded import SERVER_OPTIONS
 
 DEMO_USER = "demo"
 
@@ -62,6 +63,6 @@ def keep_serving(result: DemoResult, options: Options) -> None:
         ).model_copy(update={"web": WebSettings()})  # the claim pages' usual limits again
         app = create_app(settings, clock=RunningClock(result.finished_at), with_worker=True)
         port = int(result.base_url.rsplit(":", 1)[1])
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(app, host="127.0.0.1", port=port, **SERVER_OPTIONS)
     finally:
         sink.stop()

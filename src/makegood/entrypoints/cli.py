@@ -201,6 +201,7 @@ def serve(
     import uvicorn
 
     from makegood.entrypoints.app import create_app, settled
+    from makegood.web.embedded import SERVER_OPTIONS
 
     app_ = app_context(ctx)
     app_.uow()  # refuses to start on a database that needs `makegood init`
@@ -226,7 +227,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level="warning",
+            **SERVER_OPTIONS,
         )
     else:
         if with_worker:
@@ -235,7 +236,7 @@ def serve(
             settled(create_app(app_.settings, with_worker=with_worker, root=app_.root)),
             host=host,
             port=port,
-            log_level="warning",
+            **SERVER_OPTIONS,
         )
 
 

@@ -64,10 +64,14 @@ def csrf_for(secret_key: str, token: str) -> str:
 
 
 def client_address(request: Request, svc: Root) -> str:
+    """Who is asking, for the rate limits: the connection's peer; behind a proxy you run
+    (``[web] trust_forwarded_for``), the address that proxy saw, which is the last one
+    in X-Forwarded-For: the ones before it are whatever the client chose to send."""
     if svc.settings.web.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
     return request.client.host if request.client else "unknown"
 
 

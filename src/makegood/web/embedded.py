@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,6 +30,13 @@ class MovableClock:
         return self.instant
 
 
+# How makegood runs uvicorn everywhere. uvicorn by default believes X-Forwarded-For
+# from 127.0.0.1, which let any local client pick its own address and so escape the
+# claim and sign-in limits: the address comes from the connection, and forwarded
+# headers only through the trust_forwarded_for setting (web.claim.client_address).
+SERVER_OPTIONS: dict[str, Any] = {"log_level": "warning", "proxy_headers": False}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -42,10 +50,9 @@ def served(
     """Serve ``app`` until the block ends; yields its base URL. With ``lifespan`` the
     application's start-up and shut-down run too (the built-in sender, for one)."""
     port = port or free_port(host)
+    lifespan_: Literal["on", "off"] = "on" if lifespan else "off"
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on" if lifespan else "off"
-        )
+        uvicorn.Config(app, host=host, port=port, lifespan=lifespan_, **SERVER_OPTIONS)
     )
     thread = threading.Thread(target=server.run, name="makegood-server", daemon=True)
     thread.start()
