@@ -16,6 +16,7 @@ from makegood.audit.models import AuditEntry
 from makegood.config import Settings, WebSettings
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
+from makegood.incidents.alerts import MAX_ALERTS
 from makegood.incidents.models import AlertLink, Incident
 from tests.support.server import MovableClock, served
 from tests.support.world import SECRET
@@ -297,7 +298,15 @@ def _without(key: str) -> dict:
         ),
         (notification(alert(), alert(fingerprint="f" * 201)), "alerts.1.fingerprint"),
         (notification(alert() | {"startsAt": "9999-12-31T23:00:00-05:00"}), "alerts.0.startsAt"),
+        # Go's zero time, which Alertmanager writes for "no time": not an outage's start.
+        (notification(alert() | {"startsAt": "0001-01-01T00:00:00Z"}), "alerts.0.startsAt"),
+        # One notification may not open thousands of incidents.
+        (
+            notification(*(alert(fingerprint=f"{n:016x}") for n in range(MAX_ALERTS + 1))),
+            "alerts",
+        ),
     ],
+    ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_a_malformed_notification_names_the_field_and_changes_nothing(engine, hook, body, field):
     answer = hook.post(PATH, json=body)

@@ -87,6 +87,21 @@ def _utc(value: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_utc)]
+# Alertmanager writes Go's zero time (0001-01-01) for "no time"; no outage began before
+# this, so an earlier start is a sender's mistake, not an incident to open.
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+# One notification opens at most this many incidents; Alertmanager groups far fewer.
+MAX_ALERTS = 1000
+
+
+def _plausible_start(value: datetime) -> datetime:
+    if value < EARLIEST_START:
+        raise PydanticCustomError(
+            "instant_too_early",
+            "{value} is before {earliest}: not the start of an outage",
+            {"value": value.isoformat(), "earliest": EARLIEST_START.date().isoformat()},
+        )
+    return value
 
 
 class AlertmanagerAlert(BaseModel):
@@ -98,7 +113,7 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[Text, Text] = Field(default_factory=dict)
     annotations: dict[Text, Text] = Field(default_factory=dict)
-    startsAt: Instant
+    startsAt: Annotated[Instant, AfterValidator(_plausible_start)]
     endsAt: Instant | None = None
     fingerprint: Text = Field(min_length=1, max_length=200)
     generatorURL: str = ""
@@ -112,7 +127,7 @@ class AlertmanagerPayload(BaseModel):
     version: str = "4"
     receiver: str = ""
     status: Literal["firing", "resolved"]
-    alerts: list[AlertmanagerAlert]
+    alerts: list[AlertmanagerAlert] = Field(max_length=MAX_ALERTS)
     groupKey: str = ""
     truncatedAlerts: int = 0
 
