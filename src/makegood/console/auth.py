@@ -16,7 +16,7 @@ from sqlalchemy import select
 from makegood.access.rules import allows
 from makegood.console.models import User
 from makegood.console.render import page
-from makegood.console.users import authenticate
+from makegood.console.users import authenticate, end_sessions
 from makegood.db.uow import UnitOfWork
 from makegood.kits.http.deps import Svc
 from makegood.kits.ports import Port
@@ -83,7 +83,8 @@ def current_user(request: Request, svc: Svc) -> ConsoleUser:
     if isinstance(uid, int):
         with UnitOfWork(svc.engine) as uow:
             user = uow.session.scalar(select(User).where(User.id == uid))
-    if user is None or user.disabled_at is not None:
+    ended = user is not None and request.session.get("epoch") != user.session_epoch
+    if user is None or user.disabled_at is not None or ended:
         request.session.clear()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise NeedsLogin(target)
@@ -152,13 +153,20 @@ async def login(
         )
     request.session.clear()  # a fresh session: nothing from before signing in carries over
     request.session["uid"] = user.id
+    request.session["epoch"] = user.session_epoch
     request.session["csrf"] = secrets.token_urlsafe(32)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/console/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, svc: Svc) -> Response:
+    """Sign out: this session and every other of the same user end on the server."""
     await checked_form(request)
+    uid = request.session.get("uid")
+    if isinstance(uid, int):
+        with UnitOfWork(svc.engine) as uow:
+            end_sessions(uow.session, uid)
+            uow.commit()
     request.session.clear()
     return RedirectResponse("/console/login", status_code=303)
 

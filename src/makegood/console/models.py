@@ -22,3 +22,6 @@ class User(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Every session cookie carries the epoch it began in; signing out moves it on, so a
+    # saved copy of the cookie no longer opens anything.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

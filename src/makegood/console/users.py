@@ -7,7 +7,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from makegood.access.rules import ROLES
@@ -77,6 +77,13 @@ def authenticate(session: Session, username: str, password: str, now: datetime) 
         user.password_hash = hasher.hash(password)
     user.last_login_at = now
     return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Every session the user has ends: the epoch its cookies carry moves on."""
+    session.execute(
+        update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1)
+    )
 
 
 def disable(session: Session, username: str, now: datetime, actor: str) -> User:

@@ -1,5 +1,7 @@
-"""Headers found missing by probing: API JSON is never cached, HSTS once the public
-address is https, and a refused sign-in says when to come back."""
+"""What probing the served application found, each now held: API JSON is never cached,
+HSTS once the public address is https, a refused sign-in says when to come back, a
+made-up X-Forwarded-For earns no fresh rate limit, and signing out ends the session on
+the server."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from makegood.access.service import create_key
 from makegood.console.auth import LOGIN_TRIES_PER_MINUTE
+from makegood.console.users import add_user
 from makegood.db import migrate
 from makegood.db.engine import make_engine
 from makegood.db.uow import UnitOfWork
@@ -20,6 +23,7 @@ from tests.support.delivery import settings
 from tests.support.server import MovableClock, served
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+PASSWORD = "a-long-console-password"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +34,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     migrate.upgrade(engine)
     with UnitOfWork(engine) as uow:
         _, key = create_key(uow.session, "probe", "viewer", gt.NOW, "setup")
+        add_user(uow.session, "olga", "operator", PASSWORD, gt.NOW, "setup", "Olga")
         uow.commit()
     engine.dispose()
     return url, key
@@ -135,3 +140,39 @@ def test_behind_a_trusted_proxy_the_address_it_saw_counts_not_the_clients_claim(
             "/console/login", data=form, headers={"X-Forwarded-For": "192.0.2.8"}
         ).status_code
     assert codes[-1] == 429 and other == 401
+
+
+def test_signing_out_ends_the_session_for_a_saved_copy_of_its_cookie(database):
+    url, _ = database
+    with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
+        token = CSRF.search(client.get("/console/login").text)
+        assert token is not None
+        signed = client.post(
+            "/console/login",
+            data={"csrf": token.group(1), "username": "olga", "password": PASSWORD},
+        )
+        assert signed.status_code == 303
+        page = client.get("/console/incidents")
+        assert page.status_code == 200
+        csrf = CSRF.search(page.text)
+        assert csrf is not None
+        saved = dict(client.cookies)
+        assert client.post("/console/logout", data={"csrf": csrf.group(1)}).status_code == 303
+        with httpx.Client(base_url=base, cookies=saved) as thief:
+            again = thief.get("/console/incidents")
+            assert again.status_code == 303
+            assert again.headers["location"].startswith("/console/login")
+            declared = thief.post(
+                "/console/incidents", data={"csrf": csrf.group(1), "title": "forged"}
+            )
+            assert declared.status_code in (303, 403)
+            assert declared.headers.get("location", "/console/login").startswith("/console/login")
+        # Signing in again works, with a new session.
+        token = CSRF.search(client.get("/console/login").text)
+        assert token is not None
+        back = client.post(
+            "/console/login",
+            data={"csrf": token.group(1), "username": "olga", "password": PASSWORD},
+        )
+        assert back.status_code == 303
+        assert client.get("/console/incidents").status_code == 200
