@@ -176,3 +176,25 @@ def test_signing_out_ends_the_session_for_a_saved_copy_of_its_cookie(database):
         )
         assert back.status_code == 303
         assert client.get("/console/incidents").status_code == 200
+
+
+def test_the_key_is_checked_before_the_body_is_read(database):
+    url, key = database
+    with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
+        broken = {"content": b"{not json", "headers": {"Content-Type": "application/json"}}
+        anonymous = client.post("/api/campaigns", **broken)
+        forged = client.post(
+            "/api/campaigns",
+            content=broken["content"],
+            headers={**broken["headers"], "Authorization": "Bearer mg_made_up"},
+        )
+        keyed = client.post(
+            "/api/campaigns",
+            content=broken["content"],
+            headers={**broken["headers"], "Authorization": f"Bearer {key}"},
+        )
+    assert anonymous.status_code == 401 and forged.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    # With a real key, the body is judged.
+    assert keyed.status_code == 422 and "JSON decode error" in keyed.json()["error"]["message"]

@@ -21,6 +21,7 @@ from makegood.core.errors import ConfigurationError
 from makegood.entrypoints.wiring import build_root
 from makegood.kits.http import errors
 from makegood.kits.http.headers import SecurityHeaders
+from makegood.kits.http.keys import KeyFirst
 from makegood.kits.root import Root
 from makegood.web import ops
 
@@ -78,6 +79,7 @@ def create_app(
     errors.install(app)
     ops.instrument(app)
     https = settings.base_url.lower().startswith("https://")
+    app.add_middleware(KeyFirst, open=(DOCS_URL, OPENAPI_URL, "/api/hooks/"))
     app.add_middleware(SecurityHeaders, https=https)
     console.install(app, settings)
 

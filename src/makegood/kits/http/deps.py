@@ -42,9 +42,13 @@ bearer = HTTPBearer(
 
 
 def _caller(
+    request: Request,
     svc: Svc,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
+    checked = getattr(request.state, "caller", None)
+    if isinstance(checked, Caller):  # checked before the body was read (kits.http.keys)
+        return checked
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
     caller = svc.port(API_KEYS)(svc, credentials.credentials)
