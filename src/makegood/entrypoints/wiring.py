@@ -9,6 +9,7 @@ imports the mail channel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,13 +70,19 @@ class EngineCatalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._made: dict[str, ImpactEngine] = {}
+        self._lock = threading.Lock()  # pages run impact from several threads
 
     def engine(self, name: str | None = None) -> ImpactEngine:
-        from makegood.impact.ports import ImpactEngine
 
         chosen = name or self.settings.impact_engine
+        with self._lock:
+            return self._made.get(chosen) or self._make(chosen, name is not None)
+
+    def _make(self, chosen: str, asked: bool) -> ImpactEngine:
+        from makegood.impact.ports import ImpactEngine
+
         if chosen not in self._made:
-            setting = "--engine" if name else "impact_engine"
+            setting = "--engine" if asked else "impact_engine"
             made = plugins.factory(plugins.ENGINES, chosen, setting)(self.settings)
             self._made[chosen] = _checked(made, ImpactEngine, plugins.ENGINES, chosen)
         return self._made[chosen]
