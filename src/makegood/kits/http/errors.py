@@ -119,6 +119,13 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = exc.errors()
         first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            # Its location is a character offset in the body, not a field.
+            at = first.get("loc", ("body", "?"))[-1]
+            context = first.get("ctx")
+            detail = context.get("error", "") if isinstance(context, dict) else ""
+            message = f"body: not valid JSON at character {at} ({detail})".replace(" ()", "")
+            return error_json(422, "invalid_input", message, "body")
         place = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(place) or None
         message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
