@@ -48,6 +48,13 @@ def fresh_minute() -> None:
         time.sleep(left + 0.1)
 
 
+def wrong_password_form(client: httpx.Client) -> dict[str, str]:
+    """A sign-in form with a valid CSRF token and a wrong password."""
+    token = CSRF.search(client.get("/console/login").text)
+    assert token is not None
+    return {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+
+
 def serve(url: str, base_url: str):
     config = settings(url, 2525).model_copy(update={"base_url": base_url})
     return served(create_app(config, MovableClock(gt.NOW)))
@@ -81,9 +88,7 @@ def test_an_https_address_turns_hsts_on_for_every_answer(database):
 def test_too_many_sign_ins_answer_429_with_retry_after(database):
     url, _ = database
     with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
-        token = CSRF.search(client.get("/console/login").text)
-        assert token is not None
-        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        form = wrong_password_form(client)
         fresh_minute()
         codes = [
             client.post("/console/login", data=form) for _ in range(LOGIN_TRIES_PER_MINUTE + 1)
@@ -96,9 +101,7 @@ def test_too_many_sign_ins_answer_429_with_retry_after(database):
 def test_made_up_forwarded_addresses_do_not_reset_the_sign_in_limit(database):
     url, _ = database
     with serve(url, "http://t.example") as base, httpx.Client(base_url=base) as client:
-        token = CSRF.search(client.get("/console/login").text)
-        assert token is not None
-        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        form = wrong_password_form(client)
         fresh_minute()
         codes = [
             client.post(
@@ -123,9 +126,7 @@ def test_behind_a_trusted_proxy_the_address_it_saw_counts_not_the_clients_claim(
         served(create_app(config, MovableClock(gt.NOW))) as base,
         httpx.Client(base_url=base) as client,
     ):
-        token = CSRF.search(client.get("/console/login").text)
-        assert token is not None
-        form = {"csrf": token.group(1), "username": "nobody", "password": "wrong"}
+        form = wrong_password_form(client)
         fresh_minute()
         # The proxy appends the address it saw; what comes before is the client's own.
         codes = [

@@ -3,7 +3,7 @@ work, and who is calling, with the role the route requires.
 
 API keys are the access domain's; it fills the ``API_KEYS`` port with a check that
 answers the caller behind a presented key (or None), and which roles that caller may
-act as.
+act as. ``kits.http.keys.KeyFirst`` runs that check before a route reads its body.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from makegood.db.uow import UnitOfWork
-from makegood.kits.http.callers import API_KEYS, Caller
+from makegood.kits.http.callers import Caller
 from makegood.kits.http.errors import ApiError
+from makegood.kits.http.keys import NO_KEY
 from makegood.kits.root import Root
 
 
@@ -43,18 +44,14 @@ bearer = HTTPBearer(
 
 def _caller(
     request: Request,
-    svc: Svc,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # the API's schema
 ) -> Caller:
+    """The caller ``KeyFirst`` found before the body was read (kits.http.keys): the one
+    place a key is checked. A route outside its reach has no caller, and is refused."""
     checked = getattr(request.state, "caller", None)
-    if isinstance(checked, Caller):  # checked before the body was read (kits.http.keys)
-        return checked
-    if credentials is None or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    caller = svc.port(API_KEYS)(svc, credentials.credentials)
-    if caller is None:
-        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
-    return caller
+    if not isinstance(checked, Caller):
+        raise ApiError(401, "unauthorized", NO_KEY)
+    return checked
 
 
 def requires(role: str) -> Callable[..., Caller]:
