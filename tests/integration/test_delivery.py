@@ -198,7 +198,26 @@ def test_the_rate_limit_spaces_out_sends():
         return time.monotonic() - begun
 
     assert asyncio.run(starts(50, 26)) >= 0.48  # 25 intervals of 20 ms
-    assert asyncio.run(starts(0, 1000)) < 0.2  # 0 means no limit
+
+
+def test_a_rate_limit_of_zero_never_waits(monkeypatch):
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counted(delay: float, *args: object) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", counted)
+
+    async def starts(per_second: float, n: int) -> None:
+        limit = RateLimit(per_second)
+        await asyncio.gather(*(limit.wait() for _ in range(n)))
+
+    asyncio.run(starts(0, 1000))
+    assert slept == []  # 0 means no limit: not one pause
+    asyncio.run(starts(1000, 3))
+    assert len(slept) >= 1  # the same counter sees the pauses of a real limit
 
 
 def test_a_stopped_worker_gives_back_the_batch_it_read_ahead(engine, database_url, world, sink):
