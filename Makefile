@@ -12,7 +12,7 @@ BROWSER_PYTEST_ARGS ?=
 
 .venv/.synced: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --locked --compile-bytecode
+	$(UV) sync --locked --compile-bytecode --extra spark
 	touch $@
 
 install: .venv/.synced

@@ -37,6 +37,7 @@ ENV_PREFIX = "MAKEGOOD_"
 # The command-line options that set a setting, by the setting they set.
 OPTIONS = {"database_url": "--database", "now": "--now"}
 _DATABASE = re.compile(r"^(sqlite|postgres|postgresql)(\+\w+)?://", re.IGNORECASE)
+_SPARK_MASTER = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|(spark|sc|k8s|mesos)://\S+|yarn)$")
 
 
 class CompanySettings(BaseModel):
@@ -101,6 +102,34 @@ class WebSettings(BaseModel):
     _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
 
 
+class SparkSettings(BaseModel):
+    """Apache Spark, for ``impact_engine = "spark"`` (``[spark]`` in makegood.toml,
+    ``MAKEGOOD_SPARK__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # local[*] (in this process), spark://HOST:7077 (a standalone cluster), yarn,
+    # k8s://... or sc://HOST:15002 (Spark Connect).
+    master: str = "local[*]"
+    app_name: str = "makegood"
+    # Any Spark configuration, passed on as given ([spark.conf] "spark.executor.memory" = "4g").
+    # makegood pins spark.sql.session.timeZone to UTC whatever is set here.
+    conf: dict[str, str] = Field(default_factory=dict)
+    # Impact rows per Arrow batch on their way from Spark to the database.
+    batch_rows: int = Field(default=50_000, ge=1_000, le=1_000_000)
+
+    @field_validator("master")
+    @classmethod
+    def _known_master(cls, value: str) -> str:
+        value = value.strip()
+        if not _SPARK_MASTER.match(value):
+            raise ValueError(
+                f"{value!r} is not a Spark master; use local[*], local[N], spark://HOST:PORT, "
+                "sc://HOST:PORT, yarn or k8s://URL"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """Everything makegood reads from its environment, validated strictly."""
 
@@ -126,6 +155,7 @@ class Settings(BaseSettings):
     impact_engine: str = "duckdb"
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int | None = None
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     # Which adapter (among the makegood.channels entry points) carries each channel's
     # messages; a message's channel is a column of its outbox row.
     channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp"})

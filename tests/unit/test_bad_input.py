@@ -183,6 +183,27 @@ def test_environment_variables_and_options_are_named_as_written(workdir, monkeyp
     assert not any("tiger" in p for p in found)
 
 
+def test_spark_settings_come_from_the_file_and_the_environment(workdir, monkeypatch):
+    (workdir / "makegood.toml").write_text(
+        'impact_engine = "spark"\n[spark]\nmaster = "local[2]"\n'
+        '[spark.conf]\n"spark.executor.memory" = "4g"\n'
+    )
+    loaded = load_settings()
+    assert (loaded.impact_engine, loaded.spark.master) == ("spark", "local[2]")
+    assert loaded.spark.conf == {"spark.executor.memory": "4g"}
+    monkeypatch.setenv("MAKEGOOD_SPARK__MASTER", "spark://10.0.0.5:7077")
+    assert load_settings().spark.master == "spark://10.0.0.5:7077"
+    monkeypatch.setenv("MAKEGOOD_SPARK__MASTER", "sc://spark.internal:15002")
+    assert load_settings().spark.master == "sc://spark.internal:15002"
+
+
+def test_a_spark_master_that_is_not_one_is_named(workdir, monkeypatch):
+    monkeypatch.setenv("MAKEGOOD_SPARK__MASTER", "localhost:7077")
+    [problem] = settings_error().problems
+    assert problem.startswith("environment variable MAKEGOOD_SPARK__MASTER: ")
+    assert "'localhost:7077' is not a Spark master" in problem
+
+
 # Database errors: one line, exit status 1, no statement, no parameters
 
 

@@ -12,7 +12,6 @@ import pyarrow as pa
 from makegood.adapters.duckdb_sources import check_source, source_types, view_sql
 from makegood.config import Settings
 from makegood.core.errors import ConfigurationError, InvalidInputError
-from makegood.core.words import counted
 from makegood.impact import rules
 from makegood.impact.ports import EngineResult, ImpactJob, SourceRef
 from makegood.impact.rules import CustomRule, Window
@@ -156,7 +155,7 @@ def _result(found: pa.Table, names: list[str], seconds: float) -> EngineResult:
     known = found.column("known")
     impacts = found.filter(known).drop_columns(["known"])
     return EngineResult(
-        impacts=impacts,
+        impacts=pa.RecordBatchReader.from_batches(impacts.schema, impacts.to_batches()),
         unknown_customers=found.num_rows - impacts.num_rows,
         rules=names,
         seconds={"query": seconds},
@@ -171,27 +170,4 @@ def _run_custom(con: duckdb.DuckDBPyConnection, rule: CustomRule, w: Window, ran
             f"{rule.path}: the rule failed ({exc}); it must return customer_id, confidence, "
             "magnitude, evidence"
         ) from None
-    bad = con.execute(
-        f"""
-        SELECT count(*) FILTER (WHERE customer_id IS NULL OR customer_id = ''),
-               count(*) FILTER (WHERE confidence NOT IN ('confirmed', 'possible')
-                                OR confidence IS NULL),
-               count(*) FILTER (WHERE magnitude IS NULL OR magnitude < 0),
-               any_value(confidence) FILTER (WHERE confidence NOT IN ('confirmed', 'possible'))
-        FROM matches WHERE rule_rank = {rank}
-        """
-    ).fetchall()[0]
-    problems = []
-    if bad[0]:
-        problems.append(f"{counted(bad[0], 'row')} without a customer_id")
-    if bad[1]:
-        problems.append(
-            f"{counted(bad[1], 'row')} with a confidence other than confirmed or possible "
-            f"(e.g. {bad[3]!r})"
-        )
-    if bad[2]:
-        problems.append(
-            f"{counted(bad[2], 'row')} with a magnitude that is not a whole number >= 0"
-        )
-    if problems:
-        raise InvalidInputError(f"{rule.path}: the rule returned bad rows", problems)
+    rules.refuse_bad_rows(rule, con.execute(rules.custom_rule_check(rank)).fetchall()[0])

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from makegood.core.words import counted
 from makegood.kits.cli.context import app_context
 from makegood.kits.cli.errors import reports_errors
+
+if TYPE_CHECKING:
+    from makegood.impact.service import RunReport
 
 app = typer.Typer(help="Impact: who an incident hurt, and how sure we are.", no_args_is_help=True)
 
@@ -32,8 +35,9 @@ def run(
     engine: Annotated[
         str | None,
         typer.Option(
-            help="Where the rules run: an installed impact engine (duckdb, or one a plug-in "
-            "adds); default: the impact_engine setting."
+            help="Where the rules run: an installed impact engine (duckdb; spark, with "
+            "makegood[spark] and the [spark] settings; or one a plug-in adds); default: the "
+            "impact_engine setting."
         ),
     ] = None,
 ) -> None:
@@ -44,11 +48,15 @@ def run(
     least 2 of the same windows 1-4 weeks earlier, in the customer's local time:
     possible) for every other service. Re-running replaces the incident's impacts,
     unless a campaign for it was executed. Prints {"confirmed": n, "possible": n}.
+
+    On Spark (--engine spark), the same rules run translated to Spark SQL over the
+    sources' paths, on the master the [spark] settings name (local[*], spark://...,
+    sc://...); the seconds Spark took to start are reported as spark_start.
     """
     from makegood.impact.service import run_for
 
     app = app_context(ctx)
-    with app.uow() as uow:
+    with app.uow() as uow, app.err.status(f"Finding who incident {incident_id} hurt..."):
         report = run_for(
             app.root, uow.session, incident_id, app.now(), app.actor, rule or [], builtin, engine
         )
@@ -62,10 +70,16 @@ def run(
             "rules": report.rules,
             "seconds": report.seconds,
         },
-        lambda: app.out.print(
-            f"Incident {incident_id}: {report.confirmed} confirmed, {report.possible} possible "
-            f"(rules: {', '.join(report.rules) or 'none'}; "
-            f"{counted(report.unknown_customers, 'unknown customer id')} skipped; "
-            f"{report.seconds['total']:.2f} s)"
-        ),
+        lambda: app.out.print(_summary(report)),
+    )
+
+
+def _summary(report: RunReport) -> str:
+    started = report.seconds.get("spark_start")
+    spark = f", Spark started in {started:.1f} s" if started else ""
+    return (
+        f"Incident {report.incident_id}: {report.confirmed} confirmed, "
+        f"{report.possible} possible (rules: {', '.join(report.rules) or 'none'}; "
+        f"{counted(report.unknown_customers, 'unknown customer id')} skipped; "
+        f"{report.seconds['total']:.2f} s{spark})"
     )

@@ -1,10 +1,11 @@
 """What the impact domain needs from outside.
 
 ``ImpactEngine``: runs the built-in rules' SQL and the operators' custom rules over the
-registered sources and answers the impact rows as Arrow record batches (one row per
-known customer: customer_id, confidence, magnitude, rule, evidence). DuckDB, in process,
-is the first engine; an engine is chosen by the ``impact_engine`` setting among the
-``makegood.engines`` entry points. It also checks sources when they are added, since it
+registered sources and answers the impact rows as a stream of Arrow record batches (one
+row per known customer: customer_id, confidence, magnitude, rule, evidence), so a
+cluster's answer reaches the store a bounded batch at a time. DuckDB, in process, and
+Apache Spark are the engines here; one is chosen by the ``impact_engine`` setting among
+the ``makegood.engines`` entry points. It also checks sources when they are added, since it
 is the one that will read them.
 
 ``ExecutedCampaigns``: whether a campaign was already executed from an incident's
@@ -47,7 +48,7 @@ class ImpactJob:
 
 @dataclass
 class EngineResult:
-    impacts: pa.Table  # record batches of RESULT_COLUMNS
+    impacts: pa.RecordBatchReader  # batches of RESULT_COLUMNS, read once
     unknown_customers: int
     rules: list[str]
     seconds: dict[str, float] = field(default_factory=dict)

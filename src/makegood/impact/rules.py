@@ -7,16 +7,20 @@ so the same SQL can later be translated for Spark.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from makegood.core.errors import InvalidInputError
+from makegood.core.words import counted
 
 SHIPPING = "shipping"
 CONFIDENCE_RANK = {"confirmed": 0, "possible": 1}
@@ -154,7 +158,7 @@ def _weeks_cte(w: Window) -> str:
                timezone(z.timezone, timezone(z.timezone, {instant(w.end)}) - to_days(7 * k.k))
                    AS week_end
         FROM (SELECT DISTINCT timezone FROM customers) z
-        CROSS JOIN (SELECT CAST(range AS INTEGER) AS k FROM range(1, 5)) k
+        CROSS JOIN (VALUES (1), (2), (3), (4)) AS k(k)
     )"""
 
 
@@ -248,14 +252,50 @@ def bind_custom_rule(rule: CustomRule, w: Window) -> str:
 
 
 def custom_rule_select(rule: CustomRule, w: Window, rank: int) -> str:
-    """The custom rule's rows in the shape every rule yields, evidence as JSON."""
-    inner = bind_custom_rule(rule, w)
+    """The custom rule's rows in the shape every rule yields, evidence as JSON (DuckDB)."""
     name = rule.name.replace("'", "''")
+    text = "CAST(evidence AS VARCHAR)"
+    detail = detail_prefix(rule).replace("'", "''")
     return f"""
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(confidence AS VARCHAR) AS confidence,
            TRY_CAST(magnitude AS BIGINT) AS magnitude, '{name}' AS rule,
-           CAST(json_object('rule', '{name}', 'detail',
-                CASE WHEN json_valid(CAST(evidence AS VARCHAR)) THEN json(CAST(evidence AS VARCHAR))
-                     ELSE to_json(CAST(evidence AS VARCHAR)) END) AS VARCHAR) AS evidence,
+           CASE WHEN json_valid({text}) THEN '{detail}' || {text} || '}}'
+                ELSE CAST(json_object('rule', '{name}', 'detail', {text}) AS VARCHAR) END
+               AS evidence,
            {rank} AS rule_rank
-    FROM ({inner})"""
+    FROM ({bind_custom_rule(rule, w)})"""
+
+
+def detail_prefix(rule: CustomRule) -> str:
+    """A custom rule's evidence is {"rule": NAME, "detail": ...}; evidence the rule gives
+    as JSON text goes in as written, so every engine stores the same text."""
+    return '{"rule":' + json.dumps(rule.name, ensure_ascii=False) + ',"detail":'
+
+
+def custom_rule_check(rank: int, table: str = "matches") -> str:
+    """Counts of a custom rule's bad rows among ``table``'s (DuckDB SQL)."""
+    return f"""
+    SELECT count(*) FILTER (WHERE customer_id IS NULL OR customer_id = ''),
+           count(*) FILTER (WHERE confidence NOT IN ('confirmed', 'possible')
+                            OR confidence IS NULL),
+           count(*) FILTER (WHERE magnitude IS NULL OR magnitude < 0),
+           min(confidence) FILTER (WHERE confidence NOT IN ('confirmed', 'possible'))
+    FROM {table} WHERE rule_rank = {rank}"""
+
+
+def refuse_bad_rows(rule: CustomRule, found: Sequence[Any]) -> None:
+    """Raise naming what is wrong with the rule's rows, from ``custom_rule_check``."""
+    problems = []
+    if found[0]:
+        problems.append(f"{counted(found[0], 'row')} without a customer_id")
+    if found[1]:
+        problems.append(
+            f"{counted(found[1], 'row')} with a confidence other than confirmed or possible "
+            f"(e.g. {found[3]!r})"
+        )
+    if found[2]:
+        problems.append(
+            f"{counted(found[2], 'row')} with a magnitude that is not a whole number >= 0"
+        )
+    if problems:
+        raise InvalidInputError(f"{rule.path}: the rule returned bad rows", problems)

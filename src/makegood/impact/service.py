@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -65,8 +64,7 @@ def run_impact(
     loaded = time.perf_counter()
     result = engine.compute(ImpactJob(zones, sources, _window(incident, now), custom, builtin))
     stored_from = time.perf_counter()
-    replace_impacts(session, incident_id, result.impacts)
-    counts = _counts(result.impacts.column("confidence"))
+    counts = replace_impacts(session, incident_id, result.impacts)
     _log_run(session, incident_id, now, actor, before, counts, result)
     session.flush()
     done = time.perf_counter()
@@ -196,13 +194,6 @@ def _last_run(session: Session, incident_id: int) -> dict[str, object] | None:
         "rules": list(run.rules),
         "ran_at": run.ran_at.isoformat(),
     }
-
-
-def _counts(confidence: object) -> dict[str, int]:
-    counts = {"confirmed": 0, "possible": 0}
-    for entry in pc.value_counts(confidence).to_pylist():
-        counts[str(entry["values"])] = int(entry["counts"])
-    return counts
 
 
 def impacts_for(session: Session, incident_id: int, limit: int | None = None) -> list[Impact]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
@@ -50,8 +51,11 @@ def customer_zones(session: Session) -> pa.Table:
     return pa.table([pa.array(ids, pa.string()), pa.array(zones, pa.string())], schema=ZONES_SCHEMA)
 
 
-def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> None:
-    """Replace the incident's impacts with the new set, in the caller's transaction.
+def replace_impacts(
+    session: Session, incident_id: int, batches: Iterable[pa.RecordBatch]
+) -> dict[str, int]:
+    """Replace the incident's impacts with the new set, in the caller's transaction,
+    a batch at a time; answers how many were stored by confidence.
 
     PostgreSQL: the incident's own partition is emptied (TRUNCATE) or created, so
     the new rows go into an empty table and index, as fast as a fresh COPY.
@@ -67,31 +71,45 @@ def replace_impacts(session: Session, incident_id: int, impacts: pa.Table) -> No
         session.execute(text(f"TRUNCATE {partition}"))
     else:
         session.execute(delete(Impact).where(Impact.incident_id == incident_id))
-    if impacts.num_rows == 0:
-        return
-    table = impacts.select(list(STORED[1:])).add_column(
-        0, "incident_id", pa.repeat(pa.scalar(incident_id, pa.int32()), impacts.num_rows)
-    )
+    counts = {"confirmed": 0, "possible": 0}
+    tagged = (_stored(batch, incident_id, counts) for batch in batches if batch.num_rows)
     if dialect(session) == "postgresql":
-        copy_csv(session, "impacts", STORED, _csv_chunks(table))
+        copy_csv(session, "impacts", STORED, _csv_chunks(tagged))
     else:
-        columns = [table.column(name).to_pylist() for name in STORED]
-        insert_rows(session, "impacts", STORED, zip(*columns, strict=True))
+        for batch in tagged:
+            columns = [batch.column(name).to_pylist() for name in STORED]
+            insert_rows(session, "impacts", STORED, zip(*columns, strict=True))
+    return counts
 
 
-def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
+def _stored(batch: pa.RecordBatch, incident_id: int, counts: dict[str, int]) -> pa.RecordBatch:
+    """The batch as the impacts table takes it, counted by confidence on the way."""
+    for entry in pc.value_counts(batch.column("confidence")).to_pylist():
+        counts[str(entry["values"])] += int(entry["counts"])
+    incident = pa.repeat(pa.scalar(incident_id, pa.int32()), batch.num_rows)
+    columns = [incident, *(batch.column(name) for name in STORED[1:])]
+    return pa.RecordBatch.from_arrays(columns, names=list(STORED))
+
+
+def _csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     """CSV for COPY, one batch ahead in a thread: Arrow writes the next batch (without
-    the GIL) while PostgreSQL parses the current one."""
-    batches = table.to_batches(max_chunksize=CHUNK_ROWS)
-    if not batches:
-        return
+    the GIL) while PostgreSQL parses the current one. Large batches are cut to
+    CHUNK_ROWS."""
+    pieces = (piece for batch in batches for piece in _cut(batch))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_csv, batches[0])
-        for following in batches[1:]:
-            ready = pending.result()
-            pending = pool.submit(_csv, following)
-            yield ready
-        yield pending.result()
+        pending = None
+        for piece in pieces:
+            following = pool.submit(_csv, piece)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
+
+
+def _cut(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    for offset in range(0, batch.num_rows, CHUNK_ROWS):
+        yield batch.slice(offset, CHUNK_ROWS)
 
 
 def _csv(batch: pa.RecordBatch) -> bytes:
