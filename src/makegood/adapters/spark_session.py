@@ -66,6 +66,8 @@ def _start(settings: SparkSettings) -> SparkSession:
         # Under spark-submit (which starts the JVM and says where) its --master stands.
         builder = builder.master(settings.master)
     conf = {**({} if remote else _local_defaults(settings.master)), **settings.conf, **PINNED}
+    if settings.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read before any setting
     for name, value in conf.items():
         builder = builder.config(name, value)
     with spark_error(f"starting Spark at {settings.master}"):
@@ -75,12 +77,17 @@ def _start(settings: SparkSettings) -> SparkSession:
 def _local_defaults(master: str) -> dict[str, str]:
     """For a driver in this process: a private warehouse directory (a second run would
     otherwise find the first's), Arrow to move the customers, no web UI or progress
-    bars, and Spark's own logging down to errors. On local[*], fewer shuffle partitions
-    than a cluster's 200: a task each costs more than the little data it would hold."""
+    bars, and Spark's routine logging quiet. On local[*], fewer shuffle partitions than
+    a cluster's 200 (a task each costs more than the little data it would hold), and a
+    driver bound to loopback."""
     log_config = resources.files("makegood.adapters").joinpath("spark-log4j2.properties")
-    shuffle = {"spark.sql.shuffle.partitions": "8"} if master.startswith("local") else {}
+    local = {
+        "spark.sql.shuffle.partitions": "8",
+        "spark.driver.bindAddress": "127.0.0.1",  # nothing outside reaches a local driver
+        "spark.driver.host": "127.0.0.1",
+    }
     return {
-        **shuffle,
+        **(local if master.startswith("local") else {}),
         "spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="makegood-spark-warehouse-"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
