@@ -55,13 +55,16 @@ def run_impact(
 ) -> RunReport:
     """Compute and store the incident's impacts with ``engine``, replacing any earlier
     run; refused once ``executed`` names a campaign executed from them."""
-    incident = _runnable(session, incident_id, now, executed)
+    _refuse_early(session, get_incident(session, incident_id), now, executed)
     custom = [load_custom_rule(path) for path in rule_files or []]
-    sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
-    before = _last_run(session, incident_id)
     started = time.perf_counter()
+    # Before this transaction writes or locks anything, so the customers can be read
+    # beside it, in its snapshot (the fast way).
     zones = customer_zones(session)
     loaded = time.perf_counter()
+    incident = _runnable(session, incident_id, now, executed)
+    sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
+    before = _last_run(session, incident_id)
     result = engine.compute(ImpactJob(zones, sources, _window(incident, now), custom, builtin))
     stored_from = time.perf_counter()
     counts = replace_impacts(session, incident_id, result.impacts)
@@ -115,6 +118,15 @@ def _runnable(
     incident = get_incident(session, incident_id)
     # Serialise runs for one incident: a second run waits, then replaces the first's rows.
     session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
+    _refuse_early(session, incident, now, executed)
+    return incident
+
+
+def _refuse_early(
+    session: Session, incident: Incident, now: datetime, executed: ExecutedCampaigns
+) -> None:
+    """Refuse a run whose answer could not be used, before any costly work."""
+    incident_id = incident.id
     campaign = executed.executed_campaign(session, incident_id)
     if campaign is not None:
         raise ConflictError(
@@ -131,7 +143,6 @@ def _runnable(
             f"incident {incident_id} ends at {incident.end_at.isoformat()}, after now "
             f"({now.isoformat()}); impacts can only be found once the window is over"
         )
-    return incident
 
 
 def _window(incident: Incident, now: datetime) -> Window:

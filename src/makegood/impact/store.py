@@ -1,21 +1,22 @@
 """Reads what the engine needs from the database and writes what it found back:
-COPY on PostgreSQL, one executemany on SQLite, always inside the caller's transaction."""
+on PostgreSQL the customers are read as Arrow in the caller's snapshot and the impacts
+written with COPY; on SQLite, a query and an executemany per batch. Writes are always
+inside the caller's transaction."""
 
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from makegood.customers.models import Customer
-from makegood.db.bulk import copy_csv, dialect, driver_connection, insert_rows
+from makegood.db.arrow import read_arrow
+from makegood.db.bulk import copy_csv, dialect, insert_rows
 from makegood.impact.models import Impact
 
 STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
@@ -25,30 +26,7 @@ ZONES_SCHEMA = pa.schema([("customer_id", pa.string()), ("timezone", pa.string()
 
 def customer_zones(session: Session) -> pa.Table:
     """(customer_id, timezone) of every known customer, as an Arrow table."""
-    if dialect(session) == "postgresql":
-        raw = driver_connection(session)
-        with tempfile.TemporaryFile() as spool:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(
-                    "COPY (SELECT customer_id, timezone FROM customers) TO STDOUT WITH (FORMAT csv)"
-                ) as copy,
-            ):
-                for block in copy:
-                    spool.write(block)
-            if not spool.tell():  # no customers: an empty table, not an "empty CSV" error
-                return ZONES_SCHEMA.empty_table()
-            spool.seek(0)
-            return pacsv.read_csv(
-                spool,
-                read_options=pacsv.ReadOptions(column_names=["customer_id", "timezone"]),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=ZONES_SCHEMA, strings_can_be_null=False
-                ),
-            )
-    rows = session.execute(select(Customer.customer_id, Customer.timezone)).all()
-    ids, zones = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [])
-    return pa.table([pa.array(ids, pa.string()), pa.array(zones, pa.string())], schema=ZONES_SCHEMA)
+    return read_arrow(session, "SELECT customer_id, timezone FROM customers", ZONES_SCHEMA)
 
 
 def replace_impacts(

@@ -1,0 +1,66 @@
+"""Large reads as Arrow tables.
+
+On PostgreSQL, while the caller's transaction has written nothing, a second
+connection reads in its snapshot (exported with ``pg_export_snapshot``), through ADBC:
+binary COPY decoded in C, no Python object per row, about three times faster here
+than COPY through psycopg for 2M short rows. It sees the committed rows a statement
+of the caller's transaction would see at that moment, whatever commits meanwhile.
+Once the caller's transaction has written something, its own uncommitted rows must be
+seen too, so the read goes through the session's connection (COPY as CSV). Elsewhere
+the rows come through the session.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+def read_arrow(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
+    """The rows of ``sql`` (text columns, in ``schema``'s order) as an Arrow table."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        rows = session.execute(text(sql)).all()
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+        arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
+        return pa.table(arrays, schema=schema)
+    clean, snapshot = session.execute(
+        text("SELECT pg_current_xact_id_if_assigned() IS NULL, pg_export_snapshot()")
+    ).one()
+    if not clean:
+        return _through_session(session, sql, schema)
+    import adbc_driver_postgresql.dbapi as adbc
+
+    uri = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc.connect(uri, autocommit=True) as con, con.cursor() as cursor:
+        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        quoted = str(snapshot).replace("'", "''")
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{quoted}'")
+        cursor.execute(sql)
+        table: pa.Table = cursor.fetch_arrow_table()
+        cursor.execute("COMMIT")
+    plain = pa.schema([pa.field(f.name, f.type) for f in table.schema])
+    return table.cast(plain).rename_columns(schema.names).cast(schema)
+
+
+def _through_session(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
+    raw = session.connection().connection.driver_connection
+    with tempfile.TemporaryFile() as spool:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy,
+        ):
+            for block in copy:
+                spool.write(block)
+        if not spool.tell():  # no rows: an empty table, not an "empty CSV" error
+            return schema.empty_table()
+        spool.seek(0)
+        return pacsv.read_csv(
+            spool,
+            read_options=pacsv.ReadOptions(column_names=schema.names),
+            convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=False),
+        )
