@@ -39,8 +39,8 @@ PHASES = ("load_customers", "spark_start", "query", "store", "total")
 CHECK_SQL = """
 SELECT count(*) FILTER (WHERE confidence = 'confirmed'),
        count(*) FILTER (WHERE confidence = 'possible'),
-       coalesce(sum(hashtext(concat_ws('|', customer_id, confidence, magnitude, rule))::bigint), 0),
-       coalesce(sum(hashtext(concat_ws('|', customer_id, evidence))::bigint), 0)
+       coalesce(sum(hashtext(concat_ws('|', customer_id, confidence, magnitude, rule)))::text, '0'),
+       coalesce(sum(hashtext(concat_ws('|', customer_id, evidence)))::text, '0')
 FROM impacts WHERE incident_id = %s
 """
 
@@ -117,21 +117,15 @@ def one_run(args: argparse.Namespace, db: Any, impact_engine: Any, backend: int)
     from makegood.db.uow import UnitOfWork
     from makegood.impact.service import run_impact
 
-    me = os.getpid()
+    me, now = os.getpid(), ib.bench_now(ib.scenario_of(args))
     kids = descendants(me)
     reset = ib.reset_peak_rss()
+    engines = {"engine": impact_engine, "executed": Executed()}
     kids_reset = all(reset_peak(pid) for pid in kids) if kids else None
     before = ib.cpu_seconds((backend, *kids))
     with UnitOfWork(db) as uow:
         started = time.perf_counter()
-        report = run_impact(
-            uow.session,
-            args.incident,
-            ib.bench_now(ib.scenario_of(args)),
-            ib.ACTOR,
-            engine=impact_engine,
-            executed=Executed(),
-        )
+        report = run_impact(uow.session, args.incident, now, ib.ACTOR, **engines)
         ran = time.perf_counter()
         uow.commit()
         committed = time.perf_counter()
@@ -190,15 +184,10 @@ def measure(args: argparse.Namespace, url: str, engine: str, incident: int) -> d
         code, log = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:
         code, log = None, f"timed out after {args.timeout:.0f} s: {exc.stderr!r}"[-4000:]
-    result: dict[str, Any] = {
-        "engine": engine,
-        "process_wall": time.perf_counter() - started,
-        "busy_before": busy,
-        "settle_waited": waited,
-    }
+    result: dict[str, Any] = {"engine": engine, "process_wall": time.perf_counter() - started}
+    result.update(busy_before=busy, settle_waited=waited, log_tail=log[-2000:])
     if code == 0:
-        result.update(json.loads(out.read_text()))
-        result["stored"] = stored(url, incident)
+        result.update(json.loads(out.read_text()), stored=stored(url, incident))
     else:
         result["error"] = {"exit": code, "log_tail": log[-4000:]}
         if engine == "spark":
@@ -212,12 +201,7 @@ def stored(url: str, incident: int) -> dict[str, Any]:
     with psycopg.connect(ib.conninfo(url)) as conn:
         row = conn.execute(CHECK_SQL, (incident,)).fetchone()
     assert row is not None
-    return {
-        "confirmed": row[0],
-        "possible": row[1],
-        "rows_sum": str(row[2]),
-        "evidence_sum": str(row[3]),
-    }
+    return dict(zip(("confirmed", "possible", "rows_sum", "evidence_sum"), row, strict=True))
 
 
 def child_argv(args: argparse.Namespace) -> list[str]:
@@ -306,7 +290,6 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "python_peak_rss_mb": max_of([r.get("python_peak_rss_mb") for r in cold]),
             "children_peak_rss_mb": max_of([child_peak(r) for r in cold]),
             "warm_children_peak_rss_mb": max_of([child_peak(r) for r in warm]),
-            "cpu_seconds": phase_medians(cold).get("cpu"),
             "max_other_cores": max_of([r.get("other_cores") for r in [*cold, *warm]]),
             "stored": sorted({json.dumps(r["stored"], sort_keys=True) for r in ok}),
         }
@@ -362,7 +345,7 @@ ROWS = (
     ("warm session: query (s)", ("warm", "query"), ".2f"),
     ("warm session: store (s)", ("warm", "store"), ".2f"),
     ("warm session: total (s)", ("warm", "total"), ".2f"),
-    ("CPU s (Python + JVM + backend)", ("cpu_seconds",), ".1f"),
+    ("CPU s (Python + JVM + backend)", ("cold", "cpu"), ".1f"),
     ("peak RSS, Python (MB)", ("python_peak_rss_mb",), ",.0f"),
     ("peak RSS, JVM (MB)", ("children_peak_rss_mb",), ",.0f"),
     ("peak RSS, JVM, warm run (MB)", ("warm_children_peak_rss_mb",), ",.0f"),

@@ -13,10 +13,12 @@ the rows come through the session.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 
@@ -25,7 +27,9 @@ def read_arrow(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         rows = session.execute(text(sql)).all()
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+        columns: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+        )
         arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
         return pa.table(arrays, schema=schema)
     clean, snapshot = session.execute(
@@ -35,7 +39,8 @@ def read_arrow(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
         return _through_session(session, sql, schema)
     import adbc_driver_postgresql.dbapi as adbc
 
-    uri = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with adbc.connect(uri, autocommit=True) as con, con.cursor() as cursor:
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         quoted = str(snapshot).replace("'", "''")
@@ -48,7 +53,7 @@ def read_arrow(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
 
 
 def _through_session(session: Session, sql: str, schema: pa.Schema) -> pa.Table:
-    raw = session.connection().connection.driver_connection
+    raw: Any = session.connection().connection.driver_connection
     with tempfile.TemporaryFile() as spool:
         with (
             raw.cursor() as cursor,
