@@ -16,11 +16,13 @@ from functools import lru_cache
 REPRESENTATIVE = {"en-001": "en-gb", "en-150": "en-gb", "es-419": "es-mx"}
 
 
+@lru_cache(maxsize=4096)
 def normal(tag: str) -> str:
     """A tag compared without case, with "-" between subtags."""
     return tag.strip().replace("_", "-").lower()
 
 
+@lru_cache(maxsize=4096)
 def language(tag: str) -> str:
     return normal(tag).split("-", 1)[0]
 
@@ -53,6 +55,12 @@ def closest(tag: str, available: Iterable[str]) -> str | None:
     """The best of ``available`` for a reader's BCP 47 tag, of the reader's language
     only: the same tag, else the nearest CLDR relative, else None. Case and "_" for
     "-" do not matter; the key is returned as ``available`` spells it."""
+    return _closest(tag, tuple(available))
+
+
+@lru_cache(maxsize=4096)
+def _closest(tag: str, available: tuple[str, ...]) -> str | None:
+    # Every letter asks the same few questions: asked once per process.
     by_key = {normal(a): a for a in available}
     wanted = lineage(tag)
     if wanted[0] in by_key:
