@@ -102,6 +102,40 @@ class WebSettings(BaseModel):
     _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
 
 
+class StripeSettings(BaseModel):
+    """``[billing.stripe]``: where credits go as pending invoice items."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A secret key (sk_live_..., or a restricted key that may write invoice items).
+    api_key: SecretStr = SecretStr("")
+    api_key_file: Path | None = None
+    # Stripe's API; another address for a test server.
+    api_base: str = "https://api.stripe.com"
+
+    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+
+
+class BillingSettings(BaseModel):
+    """Pushing ledger entries to billing systems (``[billing]``, ``MAKEGOOD_BILLING__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    # Where the webhook sink POSTs entries, and the Standard Webhooks secret (whsec_...).
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_secret_file: Path | None = None
+    # A refused or unanswered push is tried again after backoff_seconds, then twice
+    # that, up to backoff_max_seconds; after max_attempts it is failed for good.
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30, ge=0)
+    backoff_max_seconds: float = Field(default=3600, ge=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+
+
 class SparkSettings(BaseModel):
     """Apache Spark, for ``impact_engine = "spark"`` (``[spark]`` in makegood.toml,
     ``MAKEGOOD_SPARK__*``)."""
@@ -156,6 +190,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "1GB"
     duckdb_threads: int | None = None
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
     # Which adapter (among the makegood.channels entry points) carries each channel's
     # messages; a message's channel is a column of its outbox row.
     channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp"})

@@ -12,7 +12,7 @@ from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
 from tests.conftest import NOW
-from tests.support.files import customer, write_csv
+from tests.support.files import HEADER, customer, write_csv
 
 
 def count(engine) -> int:
@@ -73,6 +73,19 @@ def test_reimport_upserts_by_customer_id(engine, tmp_path):
         c2 = uow.session.get(Customer, "c2")
     assert c2 is not None
     assert (c2.status, c2.monthly_price_minor) == ("cancelled", 999)
+
+
+def test_billing_ids_are_imported_and_kept_by_a_file_without_them(engine, tmp_path):
+    header = [*HEADER, "billing_id"]
+    rows = [customer("c1", billing_id="cus_A1"), customer("c2", billing_id="")]
+    run_import(engine, write_csv(tmp_path / "a.csv", rows, header))
+    run_import(engine, write_csv(tmp_path / "b.csv", [customer("c1", plan="gold")]))
+    run_import(engine, write_csv(tmp_path / "c.csv", [customer("c2", billing_id="cus_B2")], header))
+    with UnitOfWork(engine) as uow:
+        found = {
+            c.customer_id: (c.billing_id, c.plan) for c in uow.session.scalars(select(Customer))
+        }
+    assert found == {"c1": ("cus_A1", "gold"), "c2": ("cus_B2", "basic")}
 
 
 def test_several_bad_rows_are_all_named_and_nothing_is_written(engine, tmp_path):

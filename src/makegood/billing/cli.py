@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,3 +44,68 @@ def export_(
             markup=False,  # the path is shown as it is, brackets and all
         ),
     )
+
+
+@app.command("push")
+@reports_errors
+def push_(
+    ctx: typer.Context,
+    sink: Annotated[str, typer.Option(help="stripe, webhook, or a billing sink a plug-in adds.")],
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Hand at most this many entries this time.")
+    ] = None,
+) -> None:
+    """Push every ledger entry not yet delivered to SINK, each exactly once.
+
+    Stripe: each entry becomes one pending invoice item on the customer (the customers
+    file's billing_id), which Stripe puts on the next invoice. A refusal that may pass
+    (a timeout, 429, 5xx) is tried again by a later push after a backoff; a permanent one
+    (no billing_id, a currency Stripe cannot take) is failed and shown by `billing
+    status`. Prints {"pushed": n, "failed": n, "pending": n} with --json.
+    """
+    from makegood.billing.ports import BILLING_SINKS
+    from makegood.billing.push import push
+
+    app_ = app_context(ctx)
+    chosen = app_.root.port(BILLING_SINKS).sink(sink, "--sink")
+    report = push(app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
+    app_.emit(
+        {"pushed": report.pushed, "failed": report.failed, "pending": report.pending},
+        lambda: app_.out.print(
+            f"{sink}: pushed {counted(report.pushed, 'entry', 'entries')}, "
+            f"{report.failed} failed, {report.pending} still pending"
+        ),
+    )
+
+
+@app.command("status")
+@reports_errors
+def status_(
+    ctx: typer.Context,
+    sink: Annotated[str | None, typer.Option(help="One sink only.")] = None,
+) -> None:
+    """Where pushed entries stand, per sink: pending, delivered and failed (with each
+    failure's reason), and any rounding a billing system's currency rules forced."""
+    from makegood.billing.push import status
+
+    app_ = app_context(ctx)
+    with app_.uow() as uow:
+        found = status(uow.session, sink)
+    app_.emit({"sinks": found}, lambda: _print_status(app_.out, found))
+
+
+def _print_status(out: Any, found: dict[str, dict[str, Any]]) -> None:
+    if not found:
+        out.print("Nothing has been pushed yet.")
+    for name, counts in found.items():
+        out.print(
+            f"{name}: {counts['delivered']} delivered, {counts['pending']} pending, "
+            f"{counts['failed']} failed"
+        )
+        for failure in counts["failures"]:
+            out.print(
+                f"  entry {failure['entry_id']} ({failure['customer_id']}): {failure['reason']}",
+                markup=False,
+            )
+        for currency, amount in counts["rounding"].items():
+            out.print(f"  rounding kept with the entries: {amount} {currency}")

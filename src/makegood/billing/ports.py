@@ -9,7 +9,11 @@ gives one), ``retry`` (not taken this time) or ``failed`` (never, with the reaso
 file the final name then, so no file names a batch that was rolled back.
 
 Sinks are chosen by name among the ``makegood.billing_sinks`` entry points: ``csv`` and
-``jsonl`` are makegood's own (``billing export --format``).
+``jsonl`` write files (``billing export --format``); ``stripe`` and ``webhook`` take
+entries one at a time (``billing push --sink``), and must tell a permanent refusal
+(``failed``) from a passing one (``retry``). A push sink must also be safe to hand the
+same entry twice: a push that died between the sink's answer and makegood's commit
+hands it again, and the sink finds what it already made.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class BillingItem:
     statement_date: date
     incident_id: int
     description: str
+    # The customer's id in the billing system, for sinks that push to one (Stripe).
+    billing_id: str | None = None
 
     def row(self) -> dict[str, str]:
         """The export row: the contract's columns, all text, the amount in major units."""
@@ -62,6 +68,9 @@ class Receipt:
     status: Literal["delivered", "retry", "failed"]
     reference: str | None = None
     detail: str = ""
+    # What the billing system took, in the ledger's minor units, when its rules made
+    # it differ from the entry (Stripe's steps of 10 fils for BHD); 0 otherwise.
+    rounding_minor: int = 0
 
 
 @runtime_checkable

@@ -30,5 +30,7 @@ class Customer(Base):
     monthly_price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     next_bill_date: Mapped[date] = mapped_column(Date)
+    # The customer's id in the billing system (Stripe's cus_...), where credits are pushed.
+    billing_id: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -31,8 +31,9 @@ COLUMNS = (
     "monthly_price",
     "currency",
     "next_bill_date",
+    "billing_id",
 )
-OPTIONAL = frozenset({"first_name", "plan"})
+OPTIONAL = frozenset({"first_name", "plan", "billing_id"})
 # The most characters each text column holds: the customers table's String(n).
 LIMITS: dict[str, int] = {
     name: limit
@@ -66,6 +67,7 @@ class CustomerRow:
     monthly_price_minor: int
     currency: str
     next_bill_date: date
+    billing_id: str | None = None
 
 
 class RowProblems(Exception):
@@ -139,6 +141,15 @@ def check_email(address: str) -> str:
         raise ValueError(f"{address!r} is not a valid email address ({exc})") from None
 
 
+def check_billing_id(text: str) -> str:
+    """An id in the billing system (Stripe's cus_...): printable, no spaces."""
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError(
+            f"{text[:SHOWN]!r} is not a billing id; it holds spaces or control characters"
+        )
+    return text
+
+
 def check_status(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"{status!r} is not a status; use one of {', '.join(STATUSES)}")
@@ -200,6 +211,7 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
     customer_id = check("customer_id", str)
     first_name = check("first_name", str)
     plan = check("plan", str)
+    billing_id = check("billing_id", check_billing_id)
     if problems:
         raise RowProblems(problems)
     return CustomerRow(
@@ -214,6 +226,7 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
         monthly_price_minor=int(price_minor or 0),
         currency=str(currency),
         next_bill_date=bill_date,  # type: ignore[arg-type]
+        billing_id=str(billing_id) if billing_id else None,
     )
 
 

@@ -42,6 +42,7 @@ STORED = (
     "monthly_price_minor",
     "currency",
     "next_bill_date",
+    "billing_id",
 )
 Progress = Callable[[int], None]
 
@@ -200,7 +201,11 @@ def _upsert(session: Session, now: datetime) -> None:
     )
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"],
-        set_={name: statement.excluded[name] for name in (*STORED[1:], "updated_at")},
+        set_={
+            **{name: statement.excluded[name] for name in (*STORED[1:], "updated_at")},
+            # A file without billing ids keeps the ones an earlier file gave.
+            "billing_id": func.coalesce(statement.excluded.billing_id, Customer.billing_id),
+        },
     )
     session.execute(statement)
 
@@ -219,4 +224,5 @@ def _stored(number: int, r: CustomerRow) -> tuple[object, ...]:
         r.monthly_price_minor,
         r.currency,
         r.next_bill_date,
+        r.billing_id,
     )

@@ -3,7 +3,7 @@ sees all tables. It sits above the domains, which know only their own tables."""
 
 from makegood.access.models import ApiKey
 from makegood.audit.models import AuditEntry
-from makegood.billing.models import ExportBatch, ExportItem
+from makegood.billing.models import BillingDelivery, ExportBatch, ExportItem
 from makegood.campaigns.models import Approval, Campaign
 from makegood.console.models import User
 from makegood.credits.models import ClaimToken, LedgerEntry, Offer
@@ -20,6 +20,7 @@ __all__ = [
     "Approval",
     "AuditEntry",
     "Base",
+    "BillingDelivery",
     "Campaign",
     "ClaimToken",
     "Customer",

@@ -36,7 +36,7 @@ def run(
         str | None,
         typer.Option(
             help="Where the rules run: an installed impact engine (duckdb; spark, with "
-            "makegood[spark] and the [spark] settings; or one a plug-in adds); default: the "
+            "makegood\\[spark] and the \\[spark] settings; or one a plug-in adds); default: the "
             "impact_engine setting."
         ),
     ] = None,
@@ -50,7 +50,7 @@ def run(
     unless a campaign for it was executed. Prints {"confirmed": n, "possible": n}.
 
     On Spark (--engine spark), the same rules run translated to Spark SQL over the
-    sources' paths, on the master the [spark] settings name (local[*], spark://...,
+    sources' paths, on the master the \\[spark] settings name (local[*], spark://...,
     sc://...); the seconds Spark took to start are reported as spark_start.
     """
     from makegood.impact.service import run_for

@@ -1,0 +1,205 @@
+"""Use case: push every ledger entry into a billing system that takes them one by one
+(Stripe, a webhook), each exactly once per sink.
+
+Each entry gets a delivery row per sink. A push first gives every entry without one a
+``pending`` row, then takes the due pending rows one at a time, each in its own
+transaction that locks the row while the sink is asked (so two pushes never hand the
+same entry at once) and records the answer: ``delivered`` with the billing system's
+id; ``failed`` with the reason, for good; or, for a passing refusal, still pending,
+tried again after a backoff, failed once ``max_attempts`` is spent. A push killed
+while asking leaves the row pending; the next push asks again, and the sink finds
+what it already made instead of making it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, insert, literal, or_, select
+from sqlalchemy.orm import Session
+
+from makegood.audit.service import record
+from makegood.billing.models import BillingDelivery
+from makegood.billing.ports import BillingItem, BillingSink, Receipt
+from makegood.config import BillingSettings
+from makegood.core.money import Money
+from makegood.credits.models import LedgerEntry
+from makegood.customers.models import Customer
+from makegood.db.uow import UnitOfWork
+
+
+@dataclass
+class PushReport:
+    pushed: int = 0
+    failed: int = 0
+    pending: int = 0
+    retried: int = 0
+
+
+def push(
+    engine: Engine,
+    sink: BillingSink,
+    now: Callable[[], datetime],
+    actor: str,
+    settings: BillingSettings,
+    limit: int | None = None,
+) -> PushReport:
+    """Hand every due entry to ``sink`` (at most ``limit``); answers what happened."""
+    with UnitOfWork(engine) as uow:
+        enqueue(uow.session, sink.name, now())
+        uow.commit()
+    report, last = PushReport(), 0
+    while limit is None or report.pushed + report.failed + report.retried < limit:
+        with UnitOfWork(engine) as uow:
+            row = _next_due(uow.session, sink.name, now(), after=last)
+            if row is None:
+                break
+            last = row.entry_id
+            receipt = sink.deliver([_item(uow.session, row.entry_id)], "")[0]
+            _record(row, receipt, now(), settings)
+            uow.commit()
+        if row.state == "delivered":
+            report.pushed += 1
+        elif row.state == "failed":
+            report.failed += 1
+        else:
+            report.retried += 1
+    with UnitOfWork(engine) as uow:
+        report.pending = _count(uow.session, sink.name, "pending")
+        record(
+            uow.session,
+            at=now(),
+            actor=actor,
+            action="billing.pushed",
+            object_type="billing_sink",
+            object_id=sink.name,
+            after={
+                "sink": sink.name,
+                "pushed": report.pushed,
+                "failed": report.failed,
+                "pending": report.pending,
+            },
+        )
+        uow.commit()
+    return report
+
+
+def enqueue(session: Session, sink: str, now: datetime) -> int:
+    """A pending delivery row for every entry the sink has none for; answers how many
+    are pending now."""
+    fresh = select(
+        LedgerEntry.id,
+        literal(sink),
+        literal("pending"),
+        literal(""),
+        literal(0),
+        literal(0),
+        literal(now, BillingDelivery.updated_at.type),
+    ).where(
+        ~select(BillingDelivery.entry_id)
+        .where(BillingDelivery.entry_id == LedgerEntry.id, BillingDelivery.sink == sink)
+        .exists()
+    )
+    columns = ["entry_id", "sink", "state", "reason", "attempts", "rounding_minor", "updated_at"]
+    session.execute(insert(BillingDelivery).from_select(columns, fresh.order_by(LedgerEntry.id)))
+    return _count(session, sink, "pending")
+
+
+def _next_due(session: Session, sink: str, now: datetime, after: int) -> BillingDelivery | None:
+    query = (
+        select(BillingDelivery)
+        .where(
+            BillingDelivery.sink == sink,
+            BillingDelivery.state == "pending",
+            BillingDelivery.entry_id > after,
+            or_(BillingDelivery.next_attempt_at.is_(None), BillingDelivery.next_attempt_at <= now),
+        )
+        .order_by(BillingDelivery.entry_id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def _item(session: Session, entry_id: int) -> BillingItem:
+    entry, billing_id = session.execute(
+        select(LedgerEntry, Customer.billing_id)
+        .outerjoin(Customer, Customer.customer_id == LedgerEntry.customer_id)
+        .where(LedgerEntry.id == entry_id)
+    ).one()
+    return BillingItem(
+        credit_id=entry.id,
+        customer_id=entry.customer_id,
+        amount=Money(entry.amount_minor, entry.currency),
+        statement_date=entry.statement_date,
+        incident_id=entry.incident_id,
+        description=entry.description,
+        billing_id=billing_id,
+    )
+
+
+def _record(
+    row: BillingDelivery, receipt: Receipt, now: datetime, settings: BillingSettings
+) -> None:
+    row.attempts += 1
+    row.updated_at = now
+    row.reason = receipt.detail
+    if receipt.status == "delivered":
+        row.state, row.external_id = "delivered", receipt.reference
+        row.rounding_minor = receipt.rounding_minor
+        row.next_attempt_at = None
+    elif receipt.status == "failed" or row.attempts >= settings.max_attempts:
+        row.state = "failed"
+        row.next_attempt_at = None
+    else:
+        wait = min(settings.backoff_seconds * 2 ** (row.attempts - 1), settings.backoff_max_seconds)
+        row.next_attempt_at = now + timedelta(seconds=wait)
+
+
+def _count(session: Session, sink: str, state: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(BillingDelivery)
+            .where(and_(BillingDelivery.sink == sink, BillingDelivery.state == state))
+        )
+        or 0
+    )
+
+
+def status(session: Session, sink: str | None = None) -> dict[str, dict[str, object]]:
+    """Per sink: entries by state, the failed ones with their reasons, and the rounding
+    the billing systems forced, by currency."""
+    query = select(BillingDelivery.sink, BillingDelivery.state, func.count()).group_by(
+        BillingDelivery.sink, BillingDelivery.state
+    )
+    if sink is not None:
+        query = query.where(BillingDelivery.sink == sink)
+    found: dict[str, dict[str, object]] = {}
+    for name, state, n in session.execute(query):
+        counts = found.setdefault(name, {"pending": 0, "delivered": 0, "failed": 0})
+        counts[state] = int(n)
+    for name, counts in found.items():
+        counts["failures"] = [
+            {"entry_id": e, "customer_id": c, "reason": r}
+            for e, c, r in session.execute(
+                select(BillingDelivery.entry_id, LedgerEntry.customer_id, BillingDelivery.reason)
+                .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
+                .where(BillingDelivery.sink == name, BillingDelivery.state == "failed")
+                .order_by(BillingDelivery.entry_id)
+                .limit(50)
+            )
+        ]
+        counts["rounding"] = {
+            currency: Money(int(total), currency).major_text
+            for currency, total in session.execute(
+                select(LedgerEntry.currency, func.sum(BillingDelivery.rounding_minor))
+                .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
+                .where(BillingDelivery.sink == name, BillingDelivery.rounding_minor != 0)
+                .group_by(LedgerEntry.currency)
+            )
+        }
+    return found
