@@ -15,6 +15,7 @@ from makegood.adapters.stripe_billing import StripeSink
 from makegood.billing.models import BillingDelivery
 from makegood.billing.ports import BillingItem
 from makegood.billing.push import push, status
+from makegood.billing.reconcile import reconcile
 from makegood.config import BillingSettings, Settings, StripeSettings
 from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
@@ -198,3 +199,46 @@ def test_a_currency_stripe_cannot_take_fails_with_the_reason(stripe_base):
     item = BillingItem(1, "c1", Money(1000, "LYD"), date(2026, 4, 1), 3, "x", "cus_x")
     receipt = StripeSink(_settings(stripe_base)).push(item)
     assert receipt.status == "failed" and "LYD has 3 decimals" in receipt.detail
+
+
+@pytest.fixture
+def own_stripe(tmp_path):
+    """A Stripe of this test's own: reconciling lists every item the account holds."""
+    with localstripe(tmp_path / "own-localstripe.log") as base:
+        yield base
+
+
+def test_reconcile_finds_items_deleted_changed_or_made_behind_makegoods_back(
+    engine, tmp_path, own_stripe
+):
+    stripe_base = own_stripe
+    world = build_world(engine, tmp_path)
+    executed(engine, world)
+    ids = _with_billing_ids(engine, tmp_path, stripe_base)
+    settings = _settings(stripe_base)
+    push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
+    entries = _entries(engine)
+    with UnitOfWork(engine) as uow:
+        rows = {r.entry_id: r for r in uow.session.scalars(select(BillingDelivery))}
+    api = client(stripe_base)
+    gone, changed = entries[0], entries[1]
+    api.v1.invoice_items.delete(str(rows[gone.id].external_id))
+    api.v1.invoice_items.update(str(rows[changed.id].external_id), params={"amount": -1})
+    stray = api.v1.invoice_items.create(
+        params={
+            "customer": ids[gone.customer_id],
+            "amount": -999,
+            "currency": "usd",
+            "metadata": {"makegood_credit_id": "987654"},
+        }
+    )
+    with UnitOfWork(engine) as uow:
+        found = reconcile(uow.session, StripeSink(settings))
+    assert found.matched == len(entries) - 2
+    assert [m["credit_id"] for m in found.missing] == [str(gone.id)]
+    assert [(d["credit_id"], d["held"]) for d in found.different] == [
+        (str(changed.id), [f"0.01 {changed.currency}"])
+    ]
+    assert [(u["credit_id"], u["reference"], u["amount"]) for u in found.unknown] == [
+        ("987654", stray.id, "9.99")
+    ]

@@ -58,25 +58,37 @@ class StripeAmount:
     rounding_minor: int  # ledger_minor minus the amount asked for
 
 
+def _places(code: str) -> tuple[int, int]:
+    """(decimal places in Stripe's API, the step amounts must be in) for a currency."""
+    exponent = currency_exponent(code)
+    if code in ZERO_DECIMAL:
+        return 0, 1
+    if code in THREE_DECIMAL:
+        return 3, 10
+    if code in WHOLE_UNITS_IN_CENTS:
+        return 2, 100
+    if exponent <= 2:
+        return 2, 1
+    raise UnsupportedCurrency(
+        f"{code} has {exponent} decimals, and Stripe takes it with 2 or not at all"
+    )
+
+
+def from_stripe(amount: int, currency: str) -> int:
+    """A Stripe amount in the ledger's minor units (rounded half away from zero)."""
+    code = currency.upper()
+    places, _ = _places(code)
+    back = Decimal(amount).scaleb(currency_exponent(code) - places)
+    return int(back.to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def to_stripe(amount_minor: int, currency: str) -> StripeAmount:
     """The Stripe amount nearest ``amount_minor`` of ``currency`` that Stripe accepts."""
     code = currency.upper()
     exponent = currency_exponent(code)
-    if code in ZERO_DECIMAL:
-        places, step = 0, 1
-    elif code in THREE_DECIMAL:
-        places, step = 3, 10
-    elif code in WHOLE_UNITS_IN_CENTS:
-        places, step = 2, 100
-    elif exponent <= 2:
-        places, step = 2, 1
-    else:
-        raise UnsupportedCurrency(
-            f"{code} has {exponent} decimals, and Stripe takes it with 2 or not at all"
-        )
+    places, step = _places(code)
     exact = Decimal(amount_minor).scaleb(places - exponent)
     steps = (exact / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     amount = int(steps * step)
-    back = Decimal(amount).scaleb(exponent - places)
-    ledger = int(back.to_integral_value(rounding=ROUND_HALF_UP))
+    ledger = from_stripe(amount, code)
     return StripeAmount(amount, code.lower(), ledger, ledger - amount_minor)

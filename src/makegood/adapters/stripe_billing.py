@@ -12,15 +12,16 @@ commit finds the item it made instead of making a second. Each create also carri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import stripe
 
-from makegood.adapters.stripe_amounts import UnsupportedCurrency, to_stripe
-from makegood.billing.ports import BillingItem, Receipt
+from makegood.adapters.stripe_amounts import UnsupportedCurrency, from_stripe, to_stripe
+from makegood.billing.ports import BillingItem, Held, Receipt
 from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
+from makegood.core.money import Money
 
 METADATA_KEY = "makegood_credit_id"
 
@@ -103,6 +104,20 @@ class StripeSink:
             },
             options={"idempotency_key": f"makegood-credit-{item.credit_id}"},
         )
+
+    def holdings(self) -> Iterator[Held]:
+        """Every invoice item that carries a makegood credit_id, on any customer."""
+        for found in self.client.v1.invoice_items.list(params={"limit": 100}).auto_paging_iter():
+            metadata = found.metadata.to_dict() if found.metadata else {}
+            if METADATA_KEY not in metadata:
+                continue
+            currency = str(found.currency).upper()
+            yield Held(
+                credit_id=str(metadata[METADATA_KEY]),
+                reference=str(found.id),
+                amount=Money(-from_stripe(int(found.amount), currency), currency),
+                billing_id=str(found.customer),
+            )
 
 
 def stripe_sink(settings: Settings) -> StripeSink:

@@ -109,3 +109,59 @@ def _print_status(out: Any, found: dict[str, dict[str, Any]]) -> None:
             )
         for currency, amount in counts["rounding"].items():
             out.print(f"  rounding kept with the entries: {amount} {currency}")
+
+
+@app.command("reconcile")
+@reports_errors
+def reconcile_(
+    ctx: typer.Context,
+    sink: Annotated[str, typer.Option(help="stripe, or a plug-in's sink that can list.")],
+) -> None:
+    """Compare what was pushed to SINK with what the billing system holds now.
+
+    Lists entries delivered but no longer there, items that carry a makegood credit_id
+    no delivered entry accounts for, and amount or currency differences. With --json:
+    {"matched": n, "missing": [...], "unknown": [...], "different": [...]}.
+    """
+    from makegood.billing.ports import BILLING_SINKS, Reconcilable
+    from makegood.billing.reconcile import reconcile
+    from makegood.core.errors import InvalidInputError
+
+    app_ = app_context(ctx)
+    chosen = app_.root.port(BILLING_SINKS).sink(sink, "--sink")
+    if not isinstance(chosen, Reconcilable):
+        raise InvalidInputError(f"--sink: the {sink} billing sink cannot list what it holds")
+    with app_.uow() as uow:
+        found = reconcile(uow.session, chosen)
+    app_.emit(found.as_dict(), lambda: _print_reconciliation(app_.out, sink, found.as_dict()))
+
+
+def _print_reconciliation(out: Any, sink: str, found: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    problems = len(found["missing"]) + len(found["unknown"]) + len(found["different"])
+    out.print(f"{sink}: {found['matched']} entries match; {problems} differences")
+    if not problems:
+        return
+    table = Table("what", "credit_id", "customer / billing id", "makegood", "billing system")
+    for m in found["missing"]:
+        table.add_row(
+            "missing there", m["credit_id"], m["customer_id"], f"{m['amount']} {m['currency']}", "-"
+        )
+    for u in found["unknown"]:
+        table.add_row(
+            "not in the ledger",
+            u["credit_id"],
+            u["billing_id"],
+            "-",
+            f"{u['amount']} {u['currency']}",
+        )
+    for d in found["different"]:
+        table.add_row(
+            "different",
+            d["credit_id"],
+            d["customer_id"],
+            f"{d['pushed']} {d['currency']}",
+            ", ".join(d["held"]),
+        )
+    out.print(table)

@@ -18,7 +18,7 @@ hands it again, and the sink finds what it already made.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol, runtime_checkable
@@ -80,6 +80,25 @@ class BillingSink(Protocol):
     def deliver(self, items: Sequence[BillingItem], destination: str) -> Sequence[Receipt]: ...
 
     def finish(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Held:
+    """One item a billing system holds that carries a makegood credit_id."""
+
+    credit_id: str
+    reference: str
+    amount: Money  # in the ledger's sign: a credit is positive
+    billing_id: str
+
+
+@runtime_checkable
+class Reconcilable(Protocol):
+    """A sink that can list what it holds (``billing reconcile``)."""
+
+    name: str
+
+    def holdings(self) -> Iterable[Held]: ...
 
 
 class BillingSinks(Protocol):

@@ -57,8 +57,9 @@ def push(
             if row is None:
                 break
             last = row.entry_id
-            receipt = sink.deliver([_item(uow.session, row.entry_id)], "")[0]
-            _record(row, receipt, now(), settings)
+            item = _item(uow.session, row.entry_id)
+            receipt = sink.deliver([item], "")[0]
+            _record(row, receipt, item.amount.minor, now(), settings)
             uow.commit()
         if row.state == "delivered":
             report.pushed += 1
@@ -142,7 +143,11 @@ def _item(session: Session, entry_id: int) -> BillingItem:
 
 
 def _record(
-    row: BillingDelivery, receipt: Receipt, now: datetime, settings: BillingSettings
+    row: BillingDelivery,
+    receipt: Receipt,
+    amount_minor: int,
+    now: datetime,
+    settings: BillingSettings,
 ) -> None:
     row.attempts += 1
     row.updated_at = now
@@ -150,6 +155,7 @@ def _record(
     if receipt.status == "delivered":
         row.state, row.external_id = "delivered", receipt.reference
         row.rounding_minor = receipt.rounding_minor
+        row.pushed_amount_minor = amount_minor + receipt.rounding_minor
         row.next_attempt_at = None
     elif receipt.status == "failed" or row.attempts >= settings.max_attempts:
         row.state = "failed"
