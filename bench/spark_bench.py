@@ -32,6 +32,14 @@ import psycopg
 
 import impact_bench as ib
 
+# The measured code: impact_bench's list (the DuckDB path) and the Spark engine's files.
+ib.MEASURED_CODE = (
+    *ib.MEASURED_CODE,
+    *(f"adapters/spark_{m}.py" for m in ("engine", "session", "sql")),
+)
+# impact_bench's COPY writes the customer columns it knows; billing_id (nullable, added
+# by migration 0009) is left NULL, as no impact rule reads it.
+ib.CUSTOMER_COLUMNS = tuple(c for c in ib.CUSTOMER_COLUMNS if c != "billing_id")
 DEFAULT_RESULTS = ib.BENCH_DIR / "results" / "spark_bench.jsonl"
 ENGINES = ("duckdb", "spark")
 ARGS = ("customers", "events", "shipments", "seed", "memory_limit", "threads", "repeat", "warm")
@@ -242,6 +250,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             **{k: getattr(args, k) for k in (*ARGS, "spark_master")},
             "spark_conf": spark_conf(args),
         },
+        "code": ib.code_fingerprint(),
         "machine": {**ib.machine(), "pyspark": pyspark.__version__, "java": java_version()},
     }
     setup: dict[str, Any] = {"data": ib.ensure_data(args)}
@@ -265,6 +274,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         ib.drop_database(args.server, name)
     record["finished_at"] = datetime.now(UTC).isoformat()
+    seen = {
+        r["code"] for s in record["runs"].values() for e in s.values() for r in e if "code" in r
+    }
+    record["code_changed_during_run"] = seen != {record["code"]}
     record["summary"] = {s: summarise(record["runs"][s]) for s in ib.SERVICES}
     return record
 
@@ -430,7 +443,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.phase:
-        args.phase_out.write_text(json.dumps(phase_run(args)))
+        args.phase_out.write_text(json.dumps({**phase_run(args), "code": ib.code_fingerprint()}))
         return 0
     args.spark_local_dir = Path(tempfile.mkdtemp(prefix="spark-bench-", dir="/tmp"))
     try:

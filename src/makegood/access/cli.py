@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from makegood.access.rules import ROLES
+from makegood.access.rules import KEY_ROLES
 from makegood.kits.cli.context import app_context
 from makegood.kits.cli.errors import reports_errors
 
@@ -18,7 +18,13 @@ app = typer.Typer(
 @reports_errors
 def create(
     ctx: typer.Context,
-    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help=f"One of: {', '.join(KEY_ROLES)} (claims: only lists and claims a "
+            "customer's open offers, for your own signed-in site)."
+        ),
+    ],
     owner: Annotated[
         str | None,
         typer.Option(help="Who the key acts for (default: you). Approvals count owners."),

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from makegood.access.models import ApiKey
-from makegood.access.rules import ROLES, allows
+from makegood.access.rules import KEY_ROLES, allows
 from makegood.audit.service import record
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.db.uow import UnitOfWork
@@ -30,8 +30,10 @@ def create_key(
 ) -> tuple[ApiKey, str]:
     """Make a key; returns the row and the key itself, which is never stored."""
     owner = owner.strip()
-    if role not in ROLES:
-        raise InvalidInputError(f"--role: {role!r} is not a role; choose one of {', '.join(ROLES)}")
+    if role not in KEY_ROLES:
+        raise InvalidInputError(
+            f"--role: {role!r} is not a role; choose one of {', '.join(KEY_ROLES)}"
+        )
     if not owner:
         raise InvalidInputError("--owner: name the person or system the key is for")
     prefix = secrets.token_hex(6)
@@ -111,5 +113,5 @@ def check_key(root: Root, presented: str) -> Caller | None:
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
             uow.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
             uow.commit()
-        grants = frozenset(role for role in ROLES if allows(key.role, role))
+        grants = frozenset(role for role in KEY_ROLES if allows(key.role, role))
         return Caller(owner=key.owner, role=key.role, key_id=key.id, grants=grants)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -198,8 +199,24 @@ def claim_in_one_statement(
     return ClaimOutcome("claimed", offer_id, now, expires_at.astimezone(UTC), amount, currency)
 
 
+def claim_offer(
+    session: Session, offer_id: int, now: datetime, actor: str, customer_id: str | None = None
+) -> ClaimOutcome:
+    """Claim an offer by its id, for the company's own signed-in site or its support: the
+    same conditional update and deadline as the claim link, so a claim by link and one
+    by id racing for one offer make one credit. With ``customer_id``, an offer of
+    another customer is unknown."""
+    return _claim_where(session, Offer.id == offer_id, now, actor, customer_id)
+
+
 def _claim_portable(session: Session, token_hash: str, now: datetime, actor: str) -> ClaimOutcome:
     """The same claim in a few statements, for databases without data-modifying CTEs."""
+    return _claim_where(session, ClaimToken.token_hash == token_hash, now, actor)
+
+
+def _claim_where(
+    session: Session, which: Any, now: datetime, actor: str, customer_id: str | None = None
+) -> ClaimOutcome:
     found = session.execute(
         select(
             Offer.id,
@@ -215,9 +232,9 @@ def _claim_portable(session: Session, token_hash: str, now: datetime, actor: str
         .join(Customer, Customer.customer_id == Offer.customer_id)
         .join(Incident, Incident.id == Offer.incident_id)
         .join(ClaimToken, ClaimToken.offer_id == Offer.id)
-        .where(ClaimToken.token_hash == token_hash)
+        .where(which)
     ).first()
-    if found is None:
+    if found is None or (customer_id is not None and found.customer_id != customer_id):
         return ClaimOutcome("unknown")
     offer_id, customer_id, incident_id, amount, currency, expires_at, bill, zone, title = found
     statement = statement_date(bill, now, zone)

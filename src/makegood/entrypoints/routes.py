@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from makegood.audit import api as audit
     from makegood.billing import api as billing
     from makegood.campaigns import api as campaigns
+    from makegood.credits import api as claims
     from makegood.customers import api as customers
     from makegood.impact import api as impact
     from makegood.incidents import api as incidents
@@ -26,6 +27,7 @@ def routers() -> list[APIRouter]:
         incidents.router,
         impact.router,
         campaigns.router,
+        claims.router,
         messages.router,
         billing.router,
         reports.router,

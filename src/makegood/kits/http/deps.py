@@ -72,6 +72,7 @@ Viewer = Annotated[Caller, Depends(requires("viewer"))]
 Operator = Annotated[Caller, Depends(requires("operator"))]
 Approver = Annotated[Caller, Depends(requires("approver"))]
 Admin = Annotated[Caller, Depends(requires("admin"))]
+Claims = Annotated[Caller, Depends(requires("claims"))]
 
 
 def actor(caller: Caller) -> str:
