@@ -238,6 +238,26 @@ def test_resend_gives_a_new_link_that_claims_and_the_old_link_answers_404(engine
     assert link.token not in str(entry.after) and mine[1].token not in str(entry.after)
 
 
+def test_support_claims_for_the_customer_once_and_the_audit_names_them(engine, site, dana):
+    link = site.links[0]
+    customer = customer_of(engine, link)
+    offer = offer_of(engine, customer.customer_id)
+    page = dana.get(page_of(customer))
+    assert f'action="/console/offers/{offer.id}/claim"' in page.text
+    done = dana.post(f"/console/offers/{offer.id}/claim", data={"csrf": csrf_in(page.text)})
+    assert done.status_code == 303
+    assert "is claimed" in dana.get(done.headers["location"]).text
+    assert offer_of(engine, customer.customer_id).status == "claimed"
+    [entry] = audit(engine, "offer.claimed")
+    assert entry.actor == "support:dana"
+    again = dana.post(f"/console/offers/{offer.id}/claim", data={"csrf": csrf_in(page.text)})
+    assert "cannot be claimed" in dana.get(again.headers["location"]).text
+    assert len(audit(engine, "offer.claimed")) == 1
+    with httpx.Client(base_url=site.base) as browser:  # the link has no button left
+        shown = browser.get(link.path)
+    assert shown.status_code == 200 and 'name="csrf"' not in shown.text
+
+
 def test_extending_the_deadline_shows_on_the_claim_page_past_the_old_deadline(engine, site, dana):
     link = site.links[0]
     customer = customer_of(engine, link)

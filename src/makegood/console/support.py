@@ -34,7 +34,7 @@ from makegood.core.errors import MakegoodError, NotFoundError
 from makegood.core.words import counted
 from makegood.credits.models import Offer
 from makegood.credits.offers import extend_deadline
-from makegood.credits.service import void
+from makegood.credits.service import claim_offer, void
 from makegood.db.uow import UnitOfWork
 from makegood.impact.models import Impact
 from makegood.kits.http.deps import Svc
@@ -236,6 +236,21 @@ async def resend(request: Request, svc: Svc, user: OperatorUser, offer_id: int) 
             f"A new claim email for offer #{offer_id} is queued as message #{done.message_id}. "
             f"The link in earlier emails no longer works.{replaced}"
         )
+
+    return await _act(request, svc, offer_id, act)
+
+
+@router.post("/console/offers/{offer_id}/claim")
+async def claim_for(request: Request, svc: Svc, user: OperatorUser, offer_id: int) -> Response:
+    """Claim an open offer for a customer who asked support (audited as support:USER)."""
+    await checked_form(request)
+
+    def act(session: Session) -> str:
+        done = claim_offer(session, offer_id, svc.now(), f"support:{user.username}")
+        if done.status != "claimed":
+            raise MakegoodError(f"Offer #{offer_id} cannot be claimed: it is {done.status}.")
+        amount = money(int(done.amount_minor or 0), str(done.currency))
+        return f"Offer #{offer_id} is claimed: {amount} goes on the customer's next statement."
 
     return await _act(request, svc, offer_id, act)
 
