@@ -19,6 +19,7 @@ from makegood.billing.reconcile import reconcile
 from makegood.config import BillingSettings, Settings, StripeSettings
 from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
+from makegood.credits.service import void
 from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
@@ -242,3 +243,36 @@ def test_reconcile_finds_items_deleted_changed_or_made_behind_makegoods_back(
     assert [(u["credit_id"], u["reference"], u["amount"]) for u in found.unknown] == [
         ("987654", stray.id, "9.99")
     ]
+
+
+def test_a_voided_credit_takes_back_its_pending_item_and_one_never_pushed_charges_nothing(
+    engine, tmp_path, own_stripe
+):
+    world = build_world(engine, tmp_path)
+    executed(engine, world)
+    ids = _with_billing_ids(engine, tmp_path, own_stripe, skip="late")
+    settings = _settings(own_stripe)
+    push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
+    entries = _entries(engine)
+    pushed = next(e for e in entries if not e.customer_id.startswith("late"))
+    never = next(e for e in entries if e.customer_id.startswith("late"))  # failed: no billing_id
+    for entry in (pushed, never):
+        with UnitOfWork(engine) as uow:
+            void(uow.session, entry.offer_id, "sent twice", NOW, "finance")
+            uow.commit()
+    report = push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
+    assert (report.pushed, report.failed, report.pending) == (2, 0, 0)
+
+    api = client(own_stripe)
+    mine = items_of(api, ids[pushed.customer_id])
+    assert str(pushed.id) not in [i["metadata"].get("makegood_credit_id") for i in mine]
+    assert all(i["amount"] <= 0 for i in mine)  # taken back, not offset by a charge
+    with UnitOfWork(engine) as uow:
+        rows = {r.entry_id: r for r in uow.session.scalars(select(BillingDelivery))}
+        reversal = next(
+            e for e in _entries(engine) if e.kind == "reversal" and e.offer_id == never.offer_id
+        )
+    assert "nothing to take back" in rows[reversal.id].reason
+    with UnitOfWork(engine) as uow:
+        found = reconcile(uow.session, StripeSink(settings))
+    assert (found.missing, found.unknown, found.different) == ([], [], [])

@@ -1,8 +1,9 @@
 """The Stripe billing sink: each ledger entry becomes one pending invoice item on the
 customer, which Stripe puts on the customer's next invoice.
 
-A credit is a negative item, a reversal a positive one (an offsetting item), in
-Stripe's units for the currency (``stripe_amounts``), with metadata
+A credit is a negative item. A reversal deletes the credit's item while it is still
+pending (on no invoice yet), and is otherwise a positive, offsetting item; amounts are
+in Stripe's units for the currency (``stripe_amounts``), with metadata
 ``makegood_credit_id`` (the billing export's credit_id) and ``incident_id``. Before
 creating an item the sink looks for one that already carries the entry's
 ``makegood_credit_id``: a push that died after Stripe's answer and before makegood's
@@ -18,7 +19,7 @@ from typing import Any
 import stripe
 
 from makegood.adapters.stripe_amounts import UnsupportedCurrency, from_stripe, to_stripe
-from makegood.billing.ports import BillingItem, Held, Receipt
+from makegood.billing.ports import TAKEN_BACK, BillingItem, Held, Receipt
 from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
 from makegood.core.money import Money
@@ -66,7 +67,11 @@ class StripeSink:
         except UnsupportedCurrency as exc:
             return Receipt(item.credit_id, "failed", detail=str(exc))
         try:
-            made = self._existing(item) or self._create(item, -amount.amount, amount.currency)
+            made = self._existing(item)
+            if made is None and item.reverses and self._deleted(item.reverses):
+                return Receipt(item.credit_id, "delivered", reference=TAKEN_BACK + item.reverses)
+            if made is None:
+                made = self._create(item, -amount.amount, amount.currency)
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             raise ConfigurationError(
                 f"billing.stripe.api_key was refused by Stripe ({_said(exc)})"
@@ -79,6 +84,24 @@ class StripeSink:
             reference=str(made["id"]),
             rounding_minor=amount.rounding_minor,
         )
+
+    def _deleted(self, reference: str) -> bool:
+        """Take back a credit's item while it is still pending (on no invoice yet);
+        False once an invoice holds it, which then needs an offsetting item."""
+        try:
+            held = self.client.v1.invoice_items.retrieve(reference)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:  # deleted already, by a push that died after it
+                return True
+            raise
+        if held.to_dict().get("invoice"):
+            return False
+        try:
+            self.client.v1.invoice_items.delete(reference)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+        return True
 
     def _existing(self, item: BillingItem) -> Any:
         listed = self.client.v1.invoice_items.list(

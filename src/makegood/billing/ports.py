@@ -48,6 +48,8 @@ class BillingItem:
     description: str
     # The customer's id in the billing system, for sinks that push to one (Stripe).
     billing_id: str | None = None
+    # For a reversal: what the sink made for the credit it reverses, if it was pushed.
+    reverses: str | None = None
 
     def row(self) -> dict[str, str]:
         """The export row: the contract's columns, all text, the amount in major units."""
@@ -60,6 +62,11 @@ class BillingItem:
             "incident_id": str(self.incident_id),
             "description": self.description,
         }
+
+
+# A reversal's receipt may name as its reference TAKEN_BACK + the reversed credit's: the
+# sink took that credit's item back (Stripe deletes a pending item) instead of adding one.
+TAKEN_BACK = "deleted:"
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ def push(
             if row is None:
                 break
             last = row.entry_id
-            item = _item(uow.session, row.entry_id)
-            receipt = sink.deliver([item], "")[0]
+            item, reversed_state = _item(uow.session, row.entry_id, sink.name)
+            receipt = _unreached(item, reversed_state) or sink.deliver([item], "")[0]
             _record(row, receipt, item.amount.minor, now(), settings)
             uow.commit()
         if row.state == "delivered":
@@ -125,13 +125,23 @@ def _next_due(session: Session, sink: str, now: datetime, after: int) -> Billing
     return session.scalars(query).first()
 
 
-def _item(session: Session, entry_id: int) -> BillingItem:
+def _item(session: Session, entry_id: int, sink: str) -> tuple[BillingItem, str | None]:
+    """The entry as the sink takes it; for a reversal, also where the credit it
+    reverses stands with this sink (None: never handed to it)."""
     entry, billing_id = session.execute(
         select(LedgerEntry, Customer.billing_id)
         .outerjoin(Customer, Customer.customer_id == LedgerEntry.customer_id)
         .where(LedgerEntry.id == entry_id)
     ).one()
-    return BillingItem(
+    state, reference = (
+        _credit_reversed(session, entry, sink)
+        if entry.kind == "reversal"
+        else (
+            "n/a",
+            None,
+        )
+    )
+    item = BillingItem(
         credit_id=entry.id,
         customer_id=entry.customer_id,
         amount=Money(entry.amount_minor, entry.currency),
@@ -139,7 +149,39 @@ def _item(session: Session, entry_id: int) -> BillingItem:
         incident_id=entry.incident_id,
         description=entry.description,
         billing_id=billing_id,
+        reverses=reference if state == "delivered" else None,
     )
+    return item, state
+
+
+def _credit_reversed(
+    session: Session, reversal: LedgerEntry, sink: str
+) -> tuple[str | None, str | None]:
+    """(state, reference) of the credit a reversal reverses with ``sink``."""
+    found = session.execute(
+        select(BillingDelivery.state, BillingDelivery.external_id)
+        .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
+        .where(
+            LedgerEntry.offer_id == reversal.offer_id,
+            LedgerEntry.kind != "reversal",
+            BillingDelivery.sink == sink,
+        )
+    ).first()
+    return (None, None) if found is None else (found.state, found.external_id)
+
+
+def _unreached(item: BillingItem, reversed_state: str | None) -> Receipt | None:
+    """A reversal waits for its credit, and is nothing to push when the credit never
+    reached the billing system (no customer must be charged for a credit they never got)."""
+    if reversed_state == "pending":
+        return Receipt(item.credit_id, "retry", detail="waits for the credit it reverses")
+    if reversed_state in (None, "failed"):
+        return Receipt(
+            item.credit_id,
+            "delivered",
+            detail="the credit it reverses never reached this billing system; nothing to take back",
+        )
+    return None
 
 
 def _record(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from makegood.billing.models import BillingDelivery
-from makegood.billing.ports import Held, Reconcilable
+from makegood.billing.ports import TAKEN_BACK, Held, Reconcilable
 from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
 
@@ -46,11 +46,26 @@ def reconcile(session: Session, sink: Reconcilable) -> Reconciliation:
             .where(BillingDelivery.sink == sink.name, BillingDelivery.state == "delivered")
         ).all()
     }
+    # A reversal that took its credit's item back: neither is expected there now.
+    taken_back = {
+        str(row.external_id).removeprefix(TAKEN_BACK)
+        for row, _ in delivered.values()
+        if str(row.external_id or "").startswith(TAKEN_BACK)
+    }
+    expected = {
+        key: (row, entry)
+        for key, (row, entry) in delivered.items()
+        # Nothing was made there for an entry delivered without a reference (a
+        # reversal of a credit that never reached the billing system).
+        if row.external_id is not None
+        and not row.external_id.startswith(TAKEN_BACK)
+        and row.external_id not in taken_back
+    }
     held: dict[str, list[Held]] = {}
     for item in sink.holdings():
         held.setdefault(item.credit_id, []).append(item)
-    found = Reconciliation()
-    for credit_id, (row, entry) in sorted(delivered.items(), key=lambda kv: int(kv[0])):
+    found = Reconciliation(matched=len(delivered) - len(expected))
+    for credit_id, (row, entry) in sorted(expected.items(), key=lambda kv: int(kv[0])):
         there = held.pop(credit_id, [])
         if not there:
             found.missing.append(_entry(entry, row.external_id))
