@@ -87,3 +87,42 @@ def test_a_push_killed_halfway_and_run_again_gives_each_credit_once(engine, data
         assert rest == {"pushed": len(entries) - halfway, "failed": 0, "pending": 0}
         assert _push(env) == {"pushed": 0, "failed": 0, "pending": 0}
         assert _pushed_items(base, ids) == Counter({e: 1 for e in entries})
+
+
+@pytest.mark.slow
+def test_the_watching_push_delivers_new_entries_until_sigterm(engine, database_url, tmp_path):
+    world = build_world(engine, tmp_path)
+    executed(engine, world)
+    with localstripe(tmp_path / "localstripe.log") as base:
+        ids = _with_billing_ids(engine, tmp_path, base)
+        with UnitOfWork(engine) as uow:
+            entries = [str(i) for i in uow.session.scalars(select(LedgerEntry.id))]
+        watcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "makegood",
+                "--json",
+                "billing",
+                "push",
+                "--sink",
+                "stripe",
+                "--watch",
+                "--every",
+                "0.2",
+            ],
+            env=_env(database_url, base),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while _delivered(engine) < len(entries):
+            assert watcher.poll() is None, watcher.stderr.read() if watcher.stderr else ""
+            assert time.monotonic() < deadline, "the watching push did not deliver everything"
+            time.sleep(0.1)
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=60)
+        assert watcher.returncode == 0, err
+        assert json.loads(out) == {"pushed": len(entries), "failed": 0, "pending": 0}
+        assert _pushed_items(base, ids) == Counter({e: 1 for e in entries})

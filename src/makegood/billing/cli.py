@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from makegood.core.words import counted
 from makegood.kits.cli.context import app_context
 from makegood.kits.cli.errors import reports_errors
+
+if TYPE_CHECKING:
+    from makegood.billing.push import PushReport
 
 app = typer.Typer(help="Billing: hand credits to the billing system.", no_args_is_help=True)
 
@@ -54,6 +60,14 @@ def push_(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Hand at most this many entries this time.")
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="Keep pushing as entries are added and retries fall due, every --every "
+            "seconds, until stopped (Ctrl-C or SIGTERM); then print the totals."
+        ),
+    ] = False,
+    every: Annotated[float, typer.Option(min=0.1, help="Seconds between rounds.")] = 30.0,
 ) -> None:
     """Push every ledger entry not yet delivered to SINK, each exactly once.
 
@@ -68,7 +82,11 @@ def push_(
 
     app_ = app_context(ctx)
     chosen = app_.root.port(BILLING_SINKS).sink(sink, "--sink")
-    report = push(app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
+
+    def once() -> PushReport:
+        return push(app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
+
+    report = _watch(once, every, app_.err) if watch else once()
     app_.emit(
         {"pushed": report.pushed, "failed": report.failed, "pending": report.pending},
         lambda: app_.out.print(
@@ -165,3 +183,22 @@ def _print_reconciliation(out: Any, sink: str, found: dict[str, Any]) -> None:
             ", ".join(d["held"]),
         )
     out.print(table)
+
+
+def _watch(once: Callable[[], PushReport], every: float, err: Any) -> PushReport:
+    """Push rounds until SIGINT or SIGTERM; the totals of every round."""
+    from makegood.billing.push import PushReport
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"makegood billing push: a round every {every:g} s; Ctrl-C stops.")
+    total = PushReport()
+    while not stop.is_set():
+        report = once()
+        total.pushed += report.pushed
+        total.failed += report.failed
+        total.retried += report.retried
+        total.pending = report.pending
+        stop.wait(every)
+    return total
