@@ -339,11 +339,11 @@ def test_the_arabic_claim_page_is_mirrored_and_the_others_are_not():
         "first_name": "Layla",
         "summary": written_summary(["streaming"], None, None, "ar"),
     }
-    arabic = claim_page._page("claim.html", 200, "ar-BH", "Example Video", **values)
+    arabic = claim_page.page("claim.html", 200, "ar-BH", "Example Video", **values)
     html = bytes(arabic.body).decode()
     assert '<html lang="ar-BH" dir="rtl">' in html
     assert WORDS["ar"]["button"] in html and "الثلاثاء، 1 أبريل 2008، 7:00 م" in html
-    korean = claim_page._page("notice.html", 404, "ko-KR", "Example Video", state="unknown")
+    korean = claim_page.page("notice.html", 404, "ko-KR", "Example Video", state="unknown")
     page = bytes(korean.body).decode()
     assert '<html lang="ko-KR">' in page and WORDS["ko"]["unknown_title"] in page
 

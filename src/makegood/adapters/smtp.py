@@ -150,6 +150,7 @@ class SmtpChannel:
                 to_address=envelope.address,
                 msg_id=msg_id,
                 date=envelope.facts.sent_at,
+                unsubscribe_url=envelope.facts.unsubscribe_url,
             )
         except ValueError as exc:
             return Answer("failed", provider_id=msg_id, detail=f"not sent: {exc}")

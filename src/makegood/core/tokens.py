@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 
@@ -35,6 +36,10 @@ class Sealer:
     def __init__(self, secret_key: str) -> None:
         self._secret = secret_key
         self._cipher: AESGCM | None = None
+
+    @property
+    def secret_key(self) -> str:
+        return self._secret
 
     @property
     def _aead(self) -> AESGCM:
@@ -72,3 +77,36 @@ def seal(token: str, secret_key: str) -> str:
 
 def unseal(sealed: str, secret_key: str) -> str:
     return Sealer(secret_key).open(sealed)
+
+
+UNSUBSCRIBE = b"makegood-unsubscribe\x00"
+
+
+def unsubscribe_token(secret_key: str, customer_id: str) -> str:
+    """The token of a customer's one-click unsubscribe link: their id, and a MAC of it
+    under the secret key (nothing to store; it cannot be forged or moved to another
+    customer). Empty without a secret key: no link is offered then."""
+    if len(secret_key) < 16:
+        return ""
+    who = base64.urlsafe_b64encode(customer_id.encode()).decode().rstrip("=")
+    return f"{who}.{_unsubscribe_mac(secret_key, customer_id)}"
+
+
+def unsubscribe_customer(secret_key: str, token: str) -> str | None:
+    """The customer a genuine unsubscribe token names; None for anything else."""
+    who, dot, mac = token.partition(".")
+    if not dot or len(secret_key) < 16 or len(token) > 600:
+        return None
+    try:
+        customer_id = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    expected = _unsubscribe_mac(secret_key, customer_id)
+    return customer_id if secrets.compare_digest(expected, mac) else None
+
+
+def _unsubscribe_mac(secret_key: str, customer_id: str) -> str:
+    digest = hmac.new(
+        secret_key.encode(), UNSUBSCRIBE + customer_id.encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()

@@ -55,7 +55,7 @@ def create_app(
     The root is the composition root's, built from the settings unless given."""
     from makegood import console
     from makegood.entrypoints import routes
-    from makegood.web import claim
+    from makegood.web import claim, unsubscribe
 
     if len(settings.secret_key.get_secret_value()) < 16:
         raise ConfigurationError(
@@ -91,6 +91,7 @@ def create_app(
     _front_door(app)
     _api_docs(app)
     app.include_router(claim.router)
+    app.include_router(unsubscribe.router)
     for router in routes.routers():
         app.include_router(router)
     return app

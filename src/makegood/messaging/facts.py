@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, cast
@@ -14,7 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from makegood.core.clock import parse_instant
-from makegood.core.tokens import Sealer
+from makegood.core.tokens import Sealer, unsubscribe_token
 from makegood.credits.models import Offer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
@@ -39,6 +39,10 @@ class Outgoing:
 
 def claim_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/claim/{token}"
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/unsubscribe/{token}"
 
 
 def load(
@@ -84,6 +88,9 @@ def load(
             url,
             sent_at,
         )
+        token = unsubscribe_token(sealer.secret_key, row.customer_id)
+        if token:
+            facts = replace(facts, unsubscribe_url=unsubscribe_url(base_url, token))
         out.append(
             Outgoing(
                 row.id, row.campaign_id, row.attempts, row.provider_message_id, facts, row.channel

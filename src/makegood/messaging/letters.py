@@ -54,6 +54,8 @@ class LetterFacts:
     claim_url: str | None
     sent_at: datetime
     shipments: tuple[Shipment, ...] = field(default=())
+    # The customer's one-click unsubscribe link (List-Unsubscribe), when there is one.
+    unsubscribe_url: str | None = None
     # The summary in other languages; the letter's own language is picked from it.
     incident_summaries: dict[str, str] = field(default_factory=dict)
     # The incident's services, for the sentence written when no summary is in the

@@ -107,12 +107,13 @@ def build(
     to_address: str,
     msg_id: str,
     date: datetime,
+    unsubscribe_url: str | None = None,
 ) -> Email:
     address = to_address.strip()
     user, _, domain = address.rpartition("@")
     if not user or not domain or CONTROL.search(address) or " " in address:
         raise ValueError(f"{to_address!r} is not an address mail can go to")
-    headers = (
+    headers: tuple[tuple[str, str], ...] = (
         ("From", mailbox_header(sender.display_name, sender.addr_spec)),
         ("To", mailbox_header(to_name, address)),
         ("Reply-To", mailbox_header(reply_to.display_name, reply_to.addr_spec)),
@@ -123,6 +124,12 @@ def build(
         ("Auto-Submitted", "auto-generated"),
         ("MIME-Version", "1.0"),
     )
+    if unsubscribe_url:
+        # RFC 8058: a mail client's "unsubscribe" is one POST to this URL, no page.
+        headers += (
+            ("List-Unsubscribe", f"<{one_line(unsubscribe_url)}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        )
     boundary = "=_makegood_" + hashlib.sha256(msg_id.encode()).hexdigest()[:24]
     # Folding inside an encoded header is the only line break a value can hold.
     head = "".join(f"{k}: {_crlf(v)}\r\n" for k, v in headers)

@@ -101,7 +101,7 @@ def _local(moment: datetime, view: ClaimView) -> str:
     return joined.replace("{1}", wording.full_date(day, view.locale)).replace("{0}", time)
 
 
-def _page(
+def page(
     template: str,
     status: int,
     tag: str,
@@ -152,7 +152,7 @@ def _offer_page(svc: Root, token: str, view: ClaimView, just_claimed: bool) -> H
         "summary": _what_failed(view, tag, company.default_locale),
     }
     if view.status == "offered":
-        return _page(
+        return page(
             "claim.html",
             200,
             tag,
@@ -165,13 +165,13 @@ def _offer_page(svc: Root, token: str, view: ClaimView, just_claimed: bool) -> H
     if view.status == "claimed":
         when = _local(view.claimed_at, view) if view.claimed_at else ""
         state = "done" if just_claimed else "already"
-        return _page("claim.html", 200, tag, company.name, state=state, when=when, **common)
-    return _page("claim.html", 410, tag, company.name, state=view.status, **common)
+        return page("claim.html", 200, tag, company.name, state=state, when=when, **common)
+    return page("claim.html", 410, tag, company.name, state=view.status, **common)
 
 
-def _unknown(request: Request, svc: Root) -> HTMLResponse:
+def unknown_page(request: Request, svc: Root) -> HTMLResponse:
     tag = negotiate(request.headers.get("accept-language"))
-    return _page("notice.html", 404, tag, svc.settings.company.name, state="unknown")
+    return page("notice.html", 404, tag, svc.settings.company.name, state="unknown")
 
 
 @router.get("/claim/{token}", response_class=HTMLResponse)
@@ -185,7 +185,7 @@ def show(
     with UnitOfWork(svc.engine) as uow:
         view = look(uow.session, token, svc.now())
     if view is None:
-        return _unknown(request, svc)
+        return unknown_page(request, svc)
     return _offer_page(svc, token, view, just_claimed=bool(claimed))
 
 
@@ -222,7 +222,7 @@ def _confirm(svc: Root, token: str, request: Request) -> Response:
     with UnitOfWork(svc.engine) as uow:
         view = look(uow.session, token, svc.now())
     if view is None:
-        return _unknown(request, svc)
+        return unknown_page(request, svc)
     return _offer_page(svc, token, view, just_claimed=False)
 
 
@@ -240,14 +240,14 @@ async def confirm(
     expected = csrf_for(svc.settings.secret_key.get_secret_value(), token)
     if not csrf or not hmac.compare_digest(csrf, expected):
         tag = negotiate(request.headers.get("accept-language"))
-        return _page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")
+        return page("notice.html", 403, tag, svc.settings.company.name, state="forbidden")
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_claim_threads(svc), _confirm, svc, token, request)
 
 
 def too_many(request: Request, exc: TooMany, company: str) -> HTMLResponse:
     tag = negotiate(request.headers.get("accept-language"))
-    return _page(
+    return page(
         "notice.html",
         429,
         tag,

@@ -1,0 +1,43 @@
+"""Use case: a customer unsubscribes from apology messages (RFC 8058 one-click, or the
+page's button). Credits still come automatically; letters stop: the address goes on
+the suppression list, which every sender consults before sending."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from makegood.audit.service import record
+from makegood.customers.models import Customer
+from makegood.messaging.models import Suppression
+from makegood.messaging.outbox import suppress
+
+REASON = "unsubscribed"
+
+
+def unsubscribe(session: Session, customer_id: str, now: datetime, how: str) -> bool:
+    """Opt the customer out of email; False when they already were (nothing written)."""
+    email = session.scalar(select(Customer.email).where(Customer.customer_id == customer_id))
+    if email is None:
+        return False
+    address = email.strip().lower()
+    already = session.scalar(
+        select(Suppression.reason).where(
+            Suppression.channel == "email", Suppression.address == address
+        )
+    )
+    if already is not None:
+        return False
+    suppress(session, "email", address, now, None, f"{REASON} ({how})")
+    record(
+        session,
+        at=now,
+        actor="customer",
+        action="customer.unsubscribed",
+        object_type="customer",
+        object_id=customer_id,
+        after={"channel": "email", "how": how},
+    )
+    return True
