@@ -136,6 +136,17 @@ class BillingSettings(BaseModel):
     _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
 
 
+class DkimSettings(BaseModel):
+    """DKIM signing of every outgoing email (``[dkim]``, ``MAKEGOOD_DKIM__*``); off
+    while unset. ``makegood dkim keygen`` makes a key and the DNS record to publish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = ""  # d=: the domain the signature speaks for (the From's, to align DMARC)
+    selector: str = ""  # s=: the record is published at SELECTOR._domainkey.DOMAIN
+    private_key_file: Path | None = None  # PEM: RSA (2048 bits) or ed25519
+
+
 class SparkSettings(BaseModel):
     """Apache Spark, for ``impact_engine = "spark"`` (``[spark]`` in makegood.toml,
     ``MAKEGOOD_SPARK__*``)."""
@@ -191,6 +202,7 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = None
     spark: SparkSettings = Field(default_factory=SparkSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    dkim: DkimSettings = Field(default_factory=DkimSettings)
     # Which adapter (among the makegood.channels entry points) carries each channel's
     # messages; a message's channel is a column of its outbox row.
     channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp"})

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from makegood.adapters.dkim_signing import signer
 from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
 from makegood.messaging import mime
@@ -135,6 +136,7 @@ class SmtpChannel:
         delivery = settings.delivery
         relay = parse_relay(settings.smtp_url.get_secret_value())
         self.pool = SmtpPool(relay, delivery.connections, delivery.timeout_seconds)
+        self.signer = signer(settings.dkim)
 
     def address(self, facts: LetterFacts) -> str:
         return facts.email.strip()
@@ -154,7 +156,8 @@ class SmtpChannel:
             )
         except ValueError as exc:
             return Answer("failed", provider_id=msg_id, detail=f"not sent: {exc}")
-        answer = await self.pool.send(mail.mail_from, mail.rcpt_to, mail.raw)
+        raw = self.signer.sign(mail.raw) if self.signer else mail.raw
+        answer = await self.pool.send(mail.mail_from, mail.rcpt_to, raw)
         return Answer(answer.outcome, msg_id, answer.code, answer.detail)
 
     async def close(self) -> None:

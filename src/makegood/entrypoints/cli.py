@@ -35,6 +35,11 @@ COMMANDS = (
         "Run the built-in SMTP sink: every message is kept as .eml with an index.",
     ),
     LazyCommand(
+        "dkim",
+        "makegood.adapters.dkim_cli:app",
+        "DKIM: sign every email so receivers know it is yours.",
+    ),
+    LazyCommand(
         "demo",
         "makegood.demo.cli:demo",
         "Replay March 2008 at a generated video company, end to end, on the embedded\n"
