@@ -67,7 +67,12 @@ NOISY_CORES = 0.1  # a run during which others used more than this is measured a
 
 # Minor units per major unit, for every currency the generator writes.
 MINOR_PER_MAJOR = {p[3]: 10 ** currency_exponent(p[3]) for p in PROFILES}
-CUSTOMER_COLUMNS = (*STORED_CUSTOMER_COLUMNS, "created_at", "updated_at")
+# The generated customers have no billing system: billing_id stays NULL.
+CUSTOMER_COLUMNS = (
+    *(c for c in STORED_CUSTOMER_COLUMNS if c != "billing_id"),
+    "created_at",
+    "updated_at",
+)
 IMPACT_COLUMNS = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
 BARE_COPY_TABLE = "bench_bare_copy"
 

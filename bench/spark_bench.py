@@ -9,6 +9,7 @@ reuse it (warm). After each run the stored impacts are counted and checksummed, 
 the two engines are seen to store the same rows.
 
     python bench/spark_bench.py --customers 1000000 --events 10000000
+    python bench/spark_bench.py --customers 10000000 --events 100000000 --warm 0
 
 Setup (data, database, customers by COPY, sources, incidents) is impact_bench.py's,
 imported from it. See docs/benchmarks.md for the figures.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,9 +39,6 @@ ib.MEASURED_CODE = (
     *ib.MEASURED_CODE,
     *(f"adapters/spark_{m}.py" for m in ("engine", "session", "sql")),
 )
-# impact_bench's COPY writes the customer columns it knows; billing_id (nullable, added
-# by migration 0009) is left NULL, as no impact rule reads it.
-ib.CUSTOMER_COLUMNS = tuple(c for c in ib.CUSTOMER_COLUMNS if c != "billing_id")
 DEFAULT_RESULTS = ib.BENCH_DIR / "results" / "spark_bench.jsonl"
 ENGINES = ("duckdb", "spark")
 ARGS = ("customers", "events", "shipments", "seed", "memory_limit", "threads", "repeat", "warm")
@@ -113,9 +112,7 @@ def spark_conf(args: argparse.Namespace) -> dict[str, str]:
     conf = {"spark.driver.memory": args.driver_memory}
     if args.spark_local_dir:
         conf["spark.local.dir"] = str(args.spark_local_dir)
-    for item in args.spark_conf:
-        key, _, value = item.partition("=")
-        conf[key] = value
+    conf.update(item.split("=", 1) for item in args.spark_conf)  # KEY=VALUE
     return conf
 
 
@@ -238,8 +235,6 @@ def measure_incident(args: argparse.Namespace, url: str, service: str, incident:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    import pyspark
-
     from makegood.db import migrate
     from makegood.db.engine import make_engine as make_db
 
@@ -251,7 +246,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "spark_conf": spark_conf(args),
         },
         "code": ib.code_fingerprint(),
-        "machine": {**ib.machine(), "pyspark": pyspark.__version__, "java": java_version()},
+        "machine": machine(),
     }
     setup: dict[str, Any] = {"data": ib.ensure_data(args)}
     record["setup"] = setup
@@ -282,9 +277,28 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
-def java_version() -> str:
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU and versions (impact_bench's machine() also asks git; not here)."""
+    import duckdb
+    import pyarrow
+    import pyspark
+
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
-    return (java.stderr.splitlines() or ["?"])[0]
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        mem_kb = int(meminfo.readline().split()[1])  # MemTotal, the first line
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        cpu = next(
+            (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?"
+        )
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "mem_total_gb": round(mem_kb * 1024 / 1e9, 1),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **{m.__name__: m.__version__ for m in (duckdb, pyarrow, pyspark, psycopg)},
+        "java": (java.stderr.splitlines() or ["?"])[0],
+    }
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
