@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 BROWSER_PYTEST_ARGS ?=
 
-.PHONY: install install-tool system-packages demo test lint typecheck unit bench-small bench
+.PHONY: install install-tool system-packages demo test test-cluster lint typecheck unit bench-small bench
 
 .venv/.synced: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -45,9 +45,14 @@ typecheck: install
 # event loop running that later asyncio tests would trip over). Either part failing
 # fails the target; so does a part that runs no test (pytest exits 5).
 test: system-packages lint typecheck
-	$(UV) run --locked pytest $(PYTEST_XDIST) --ignore=tests/browser $(PYTEST_ARGS)
+	$(UV) run --locked pytest $(PYTEST_XDIST) --ignore=tests/browser -m "not cluster" $(PYTEST_ARGS)
 	$(UV) run --locked pytest tests/browser $(BROWSER_PYTEST_ARGS) || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "tests/browser: no browser test ran"; exit $$status; }
+
+# impact run against a Spark standalone master, a worker and Spark Connect, all started
+# by scripts/spark-standalone: two minutes of a machine's cores, so not in `make test`.
+test-cluster: system-packages install
+	$(UV) run --locked pytest -m cluster tests/e2e/test_spark_cluster.py $(PYTEST_ARGS)
 
 unit: install
 	$(UV) run --locked pytest tests/unit $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark-standalone"
 CONF = {
     "spark.cores.max": "1",
     "spark.executor.memory": "512m",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
 }
 
 
@@ -109,6 +109,7 @@ def _stored(db: str, incident: int) -> list[tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 def test_impact_run_on_a_standalone_cluster_and_through_spark_connect(cluster, tmp_path):
     truth = gt.build()
     files = gt.write(truth, tmp_path / "data", "parquet")

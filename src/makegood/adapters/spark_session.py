@@ -65,7 +65,14 @@ def _start(settings: SparkSettings) -> SparkSession:
     elif not os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Under spark-submit (which starts the JVM and says where) its --master stands.
         builder = builder.master(settings.master)
-    conf = {**({} if remote else _local_defaults(settings.master)), **settings.conf, **PINNED}
+    defaults = {} if remote else _local_defaults(settings.master)
+    conf = {**defaults, **settings.conf, **PINNED}
+    if not remote and "spark.driver.extraJavaOptions" in settings.conf:
+        # Given options join makegood's logging option rather than replace it.
+        own = defaults["spark.driver.extraJavaOptions"]
+        conf["spark.driver.extraJavaOptions"] = (
+            f"{own} {settings.conf['spark.driver.extraJavaOptions']}"
+        )
     if settings.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read before any setting
     for name, value in conf.items():
