@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -85,6 +86,30 @@ def test_a_sender_killed_mid_batch_and_restarted_loses_none_and_sends_none_twice
 
     ids = handler.message_ids()
     assert len(ids) == total and set(ids.values()) == {1}
+    with UnitOfWork(engine) as uow:
+        assert uow.session.scalar(select(func.count()).where(Message.status != "sent")) == 0
+
+
+def test_a_relay_slower_than_the_lease_gets_no_letter_twice(
+    engine, database_url, world, sink, tmp_path
+):
+    """Batches read ahead wait their turn longer than their lease: the sender leaves
+    such letters to its next lease instead of sending the stale copy as well."""
+    handler, port = sink
+    executed(engine, world.shipping)
+    total = queued(engine)
+
+    def slow(envelope):
+        time.sleep(0.1)  # five letters a batch outlast a 0.3-second lease
+        return None
+
+    handler.refuse = slow
+    proc = sender(database_url, port, tmp_path, connections=1, batch_size=5, lease_seconds=0.3)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ids = handler.message_ids()
+    assert len(ids) == total and set(ids.values()) == {1}
+    assert json.loads(out)["sent"] == total
     with UnitOfWork(engine) as uow:
         assert uow.session.scalar(select(func.count()).where(Message.status != "sent")) == 0
 

@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -47,8 +47,9 @@ from makegood.messaging.rendering import Renderer, RenderError
 Progress = Callable[[str], None]
 SUPPRESSED = "address is on the suppression list"
 Blocked = set[tuple[str, str]]  # suppressed (channel, address) pairs
-Batch = tuple[list[facts_.Outgoing], Blocked]  # the messages, and suppressed addresses
-Item = tuple[facts_.Outgoing, Blocked]  # one message, and its batch's suppressed addresses
+# The messages, the suppressed addresses among them, and when their lease ends.
+Batch = tuple[list[facts_.Outgoing], Blocked, datetime]
+Item = tuple[facts_.Outgoing, Blocked, datetime]  # one message of a batch
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
@@ -127,6 +128,10 @@ class Sender:
         self.counts = Counts()
         self._pending: list[tuple[outbox.Outcome, asyncio.Future[int]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # A letter is sent only while this much of its lease is left, so a send in
+        # flight ends before anyone else may lease the message.
+        self._dropped = False
+        self._margin = timedelta(seconds=min(self.delivery.lease_seconds / 2, 30))
 
     async def run(self, mode: str = "due", stop: asyncio.Event | None = None) -> Counts:
         """Send, then stop: ``due`` once nothing is due now; ``until_empty`` once nothing
@@ -178,11 +183,13 @@ class Sender:
         low_water = self.delivery.connections
         ahead: asyncio.Task[Batch] | None = None
         while not stop.is_set():
-            outgoing, blocked = await (ahead or asyncio.create_task(asyncio.to_thread(self._take)))
+            outgoing, blocked, until = await (
+                ahead or asyncio.create_task(asyncio.to_thread(self._take))
+            )
             ahead = None
             if outgoing:
                 for item in outgoing:
-                    queue.put_nowait((item, blocked))
+                    queue.put_nowait((item, blocked, until))
                 # The next batch is leased and read while this one is being sent.
                 ahead = asyncio.create_task(asyncio.to_thread(self._take))
                 while queue.qsize() > low_water and not stop.is_set():
@@ -191,6 +198,9 @@ class Sender:
                 continue
             # What is in flight may come back due for a retry.
             await _first(queue.join(), stop.wait())
+            if self._dropped and not stop.is_set():
+                self._dropped = False  # letters left for lack of lease are due again now
+                continue
             if stop.is_set() or mode == "due":
                 break
             due = await asyncio.to_thread(self._next_due)
@@ -220,6 +230,13 @@ class Sender:
                 if stop.is_set():  # taken after the stop: hand it back instead
                     queue.put_nowait(entry)
                     return
+                if wall_clock() > entry[2] - self._margin:
+                    # The lease ran out (or nearly) while the letter waited its turn:
+                    # another sender, or this one's next lease, may hold it now. Leave it
+                    # to them rather than risk sending it twice.
+                    self.counts.lost_lease += 1
+                    self._dropped = True
+                    continue
                 outcome = await self._deliver(entry[0], entry[1], limit)
                 await self._record(outcome)
             finally:
@@ -227,16 +244,14 @@ class Sender:
 
     def _take(self) -> Batch:
         """Lease the next batch and read what its letters need."""
+        now = wall_clock()
         with UnitOfWork(self.engine) as uow:
             ids = outbox.lease(
-                uow.session,
-                self.worker,
-                self.delivery.batch_size,
-                wall_clock(),
-                self.delivery.lease_seconds,
+                uow.session, self.worker, self.delivery.batch_size, now, self.delivery.lease_seconds
             )
             uow.commit()
-        return self._prepare(ids) if ids else ([], set())
+        until = now + timedelta(seconds=self.delivery.lease_seconds)
+        return (*self._prepare(ids), until) if ids else ([], set(), until)
 
     def _release(self, ids: list[int]) -> None:
         with UnitOfWork(self.engine) as uow:
@@ -247,7 +262,7 @@ class Sender:
         with UnitOfWork(self.engine) as uow:
             return outbox.next_due(uow.session, wall_clock())
 
-    def _prepare(self, ids: list[int]) -> Batch:
+    def _prepare(self, ids: list[int]) -> tuple[list[facts_.Outgoing], Blocked]:
         with UnitOfWork(self.engine) as uow:
             outgoing = facts_.load(
                 uow.session,
