@@ -4,29 +4,40 @@ ledger entry one pending invoice item, exactly once, whatever is retried or lost
 from __future__ import annotations
 
 import csv
+import html
+import re
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from makegood.adapters.stripe_billing import StripeSink
 from makegood.billing.models import BillingDelivery
 from makegood.billing.ports import BillingItem
-from makegood.billing.push import push, status
+from makegood.billing.push import push
 from makegood.billing.reconcile import reconcile
+from makegood.billing.standing import status
 from makegood.config import BillingSettings, Settings, StripeSettings
+from makegood.console.users import add_user
 from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
 from makegood.credits.service import void
 from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.app import create_app
+from makegood.reports import html as html_report
+from makegood.reports.schemas import ReportOut
+from makegood.reports.service import incident_report
 from tests.integration.test_billing import executed
 from tests.support import truth as gt
-from tests.support.stripe_server import client, items_of, localstripe
-from tests.support.world import build_world
+from tests.support.server import MovableClock, served
+from tests.support.stripe_server import bill_now, client, items_of, localstripe
+from tests.support.world import SECRET, build_world
 
 NOW = gt.NOW
 
@@ -127,11 +138,15 @@ def test_each_credit_is_one_invoice_item_once_however_often_pushed(engine, tmp_p
     assert item["metadata"]["incident_id"] == str(lost.incident_id)
 
 
-def test_a_customer_without_billing_id_fails_for_good_and_is_shown(engine, tmp_path, stripe_base):
+def test_a_customer_without_billing_id_fails_for_good_and_is_shown(
+    engine, database_url, tmp_path, stripe_base
+):
     world = build_world(engine, tmp_path)
     executed(engine, world)
     _with_billing_ids(engine, tmp_path, stripe_base, skip="late")
-    settings = _settings(stripe_base)
+    settings = _settings(stripe_base).model_copy(
+        update={"database_url": database_url, "secret_key": SecretStr(SECRET)}
+    )
     report = push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
     late = [e for e in _entries(engine) if e.customer_id.startswith("late")]
     assert late and report.failed == len(late)
@@ -142,6 +157,7 @@ def test_a_customer_without_billing_id_fails_for_good_and_is_shown(engine, tmp_p
     assert all("has no billing_id" in f["reason"] for f in shown["failures"])
     again = push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
     assert (again.pushed, again.failed) == (0, 0)  # never retried forever
+    _failures_shown_in_report_and_console(engine, settings, world.shipping, late)
 
 
 def test_an_unreachable_stripe_leaves_entries_pending_with_a_backoff(engine, tmp_path, stripe_base):
@@ -276,3 +292,77 @@ def test_a_voided_credit_takes_back_its_pending_item_and_one_never_pushed_charge
     with UnitOfWork(engine) as uow:
         found = reconcile(uow.session, StripeSink(settings))
     assert (found.missing, found.unknown, found.different) == ([], [], [])
+
+
+def test_a_voided_credit_already_invoiced_is_offset_by_a_new_item_once(
+    engine, tmp_path, own_stripe
+):
+    world = build_world(engine, tmp_path)
+    executed(engine, world)
+    ids = _with_billing_ids(engine, tmp_path, own_stripe)
+    settings = _settings(own_stripe)
+    push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
+    credit = _entries(engine)[0]
+    api = client(own_stripe)
+    # Stripe puts the customer's pending items on their next invoice: the credit is billed.
+    bill_now(api, ids[credit.customer_id])
+    with UnitOfWork(engine) as uow:
+        row = uow.session.get(BillingDelivery, (credit.id, "stripe"))
+        assert row is not None
+        invoice = api.v1.invoice_items.retrieve(str(row.external_id)).to_dict()["invoice"]
+        assert invoice
+        void(uow.session, credit.offer_id, "credited by phone", NOW, "finance")
+        uow.commit()
+    for _ in range(2):  # a second push adds no second offset
+        push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing)
+    reversal = next(
+        e for e in _entries(engine) if e.kind == "reversal" and e.offer_id == credit.offer_id
+    )
+    offsets = [
+        i
+        for i in items_of(api, ids[credit.customer_id])
+        if i["metadata"].get("makegood_credit_id") == str(reversal.id)
+    ]
+    assert len(offsets) == 1
+    assert offsets[0]["amount"] == credit.amount_minor  # a charge that cancels the credit
+    assert offsets[0]["amount"] == -reversal.amount_minor
+    assert api.v1.invoice_items.retrieve(str(row.external_id)).to_dict()["invoice"] == invoice
+
+
+def _failures_shown_in_report_and_console(engine, settings, incident_id, late) -> None:
+    """The report (JSON and HTML), the incident page and each customer's ledger say
+    which entries failed at Stripe and why, and which landed (with Stripe's id)."""
+    with UnitOfWork(engine) as uow:
+        report = incident_report(uow.session, incident_id, NOW)
+        shown = ReportOut.of(report).billing["stripe"]
+        page = html_report.render(report)
+        delivered = uow.session.scalars(
+            select(BillingDelivery).where(BillingDelivery.state == "delivered").limit(1)
+        ).one()
+        landed = uow.session.get(LedgerEntry, delivered.entry_id)
+    mine = [e for e in late if e.incident_id == incident_id]
+    assert mine and shown.failed == len(mine)
+    assert {f.entry_id for f in shown.failures} == {e.id for e in mine}
+    assert "On the bill" in page and "has no billing_id" in page
+    failed = mine[0]
+    with UnitOfWork(engine) as uow:
+        add_user(uow.session, "vic", "viewer", "a long enough password", NOW, "t", "Vic")
+        uow.commit()
+    with (
+        served(create_app(settings, MovableClock(NOW))) as base,
+        httpx.Client(base_url=base, timeout=30) as web,
+    ):
+        form = web.get("/console/login")
+        token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', form.text).group(1))
+        web.post(
+            "/console/login",
+            data={"csrf": token, "username": "vic", "password": "a long enough password"},
+        )
+        incident = web.get(f"/console/incidents/{incident_id}").text
+        assert "On the bill" in incident and f"#{failed.id}" in incident
+        assert "has no billing_id" in incident
+        customer = web.get(f"/console/customers/{failed.customer_id}").text
+        assert "stripe: failed" in customer and "has no billing_id" in customer
+        assert landed is not None
+        other = web.get(f"/console/customers/{landed.customer_id}").text
+        assert "stripe: delivered" in other and str(delivered.external_id) in other

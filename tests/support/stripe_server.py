@@ -58,3 +58,31 @@ def items_of(api: stripe.StripeClient, customer: str) -> list[dict[str, Any]]:
     """The customer's invoice items as plain dicts."""
     listed = api.v1.invoice_items.list(params={"customer": customer, "limit": 100})
     return [item.to_dict() for item in listed.auto_paging_iter()]
+
+
+def bill_now(api: stripe.StripeClient, customer: str) -> str:
+    """Put the customer's pending items on an invoice, as Stripe does at the start of a
+    billing period: subscribe them (with a test card) to a monthly plan. Returns the
+    id of the invoice that took the items."""
+    product = api.v1.products.create(params={"name": "Streaming"})
+    plan = api.v1.plans.create(
+        params={"product": product.id, "amount": 999, "currency": "usd", "interval": "month"}
+    )
+    card = api.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {
+                "number": "4242424242424242",
+                "exp_month": 12,
+                "exp_year": 2030,
+                "cvc": "123",
+            },
+        }
+    )
+    api.v1.payment_methods.attach(card.id, params={"customer": customer})
+    api.v1.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+    api.v1.subscriptions.create(params={"customer": customer, "items": [{"plan": plan.id}]})
+    invoices = api.v1.invoices.list(params={"customer": customer}).data
+    return str(max(invoices, key=lambda i: i.created).id)

@@ -104,7 +104,7 @@ def status_(
 ) -> None:
     """Where pushed entries stand, per sink: pending, delivered and failed (with each
     failure's reason), and any rounding a billing system's currency rules forced."""
-    from makegood.billing.push import status
+    from makegood.billing.standing import status
 
     app_ = app_context(ctx)
     with app_.uow() as uow:

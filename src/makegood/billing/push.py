@@ -216,38 +216,3 @@ def _count(session: Session, sink: str, state: str) -> int:
         )
         or 0
     )
-
-
-def status(session: Session, sink: str | None = None) -> dict[str, dict[str, object]]:
-    """Per sink: entries by state, the failed ones with their reasons, and the rounding
-    the billing systems forced, by currency."""
-    query = select(BillingDelivery.sink, BillingDelivery.state, func.count()).group_by(
-        BillingDelivery.sink, BillingDelivery.state
-    )
-    if sink is not None:
-        query = query.where(BillingDelivery.sink == sink)
-    found: dict[str, dict[str, object]] = {}
-    for name, state, n in session.execute(query):
-        counts = found.setdefault(name, {"pending": 0, "delivered": 0, "failed": 0})
-        counts[state] = int(n)
-    for name, counts in found.items():
-        counts["failures"] = [
-            {"entry_id": e, "customer_id": c, "reason": r}
-            for e, c, r in session.execute(
-                select(BillingDelivery.entry_id, LedgerEntry.customer_id, BillingDelivery.reason)
-                .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
-                .where(BillingDelivery.sink == name, BillingDelivery.state == "failed")
-                .order_by(BillingDelivery.entry_id)
-                .limit(50)
-            )
-        ]
-        counts["rounding"] = {
-            currency: Money(int(total), currency).major_text
-            for currency, total in session.execute(
-                select(LedgerEntry.currency, func.sum(BillingDelivery.rounding_minor))
-                .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
-                .where(BillingDelivery.sink == name, BillingDelivery.rounding_minor != 0)
-                .group_by(LedgerEntry.currency)
-            )
-        }
-    return found

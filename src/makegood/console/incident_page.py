@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from makegood.billing.standing import standing
 from makegood.campaigns.models import EXECUTED_STATES, Campaign
 from makegood.campaigns.planning import plan
 from makegood.campaigns.preview import check_templates
@@ -189,6 +190,7 @@ def _view(
         examples = _examples(session, incident_id)
         rules = _rules(session, incident_id)
         counts = {c: sum((rules.get(c) or {}).values()) for c in ("confirmed", "possible")}
+        billing = standing(session, incident_id=incident_id)
     return page(
         request,
         "incident.html",
@@ -206,6 +208,7 @@ def _view(
         current=current,
         rows=rows,
         charts=charts,
+        billing=billing,
         can_operate=user.can("operator"),
         **_actions(incident, runs, campaigns, form),
         problems=problems or [],

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from makegood.adapters.mailbox import INDEX
+from makegood.billing.standing import of_entries
 from makegood.campaigns.support import (
     CustomerRecord,
     customer_record,
@@ -83,6 +84,7 @@ def customer(request: Request, svc: Svc, user: ViewerUser, customer_id: str) -> 
     try:
         with UnitOfWork(svc.engine) as uow:
             found = customer_record(uow.session, customer_id)
+            billing = of_entries(uow.session, [e.id for e in found.ledger])
     except NotFoundError:
         return page(
             request,
@@ -106,6 +108,7 @@ def customer(request: Request, svc: Svc, user: ViewerUser, customer_id: str) -> 
         messages=found.messages,
         mailbox=_mailbox_files(svc.settings.mailbox_dir),
         ledger=found.ledger,
+        billing=billing,
         titles={t.incident.id: t.incident.title for t in found.incidents},
         can_act=user.can("operator"),
         flash=None if offer_flash else flash,

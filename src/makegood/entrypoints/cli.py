@@ -50,7 +50,8 @@ COMMANDS = (
         "makegood.reports.cli:report",
         "What an incident cost and what it bought: affected, excluded, held out, the\n"
         "funnel, delivery, claims and the claim rate, credits per currency and as a share\n"
-        "of monthly revenue, time to apology, and retention against the holdout group.",
+        "of monthly revenue, time to apology, retention against the holdout group, and\n"
+        "where its credits stand with each billing system they were pushed to.",
     ),
     LazyCommand(
         "audit",

@@ -31,7 +31,8 @@ def report(
 ) -> None:
     """What an incident cost and what it bought: affected, excluded, held out, the
     funnel, delivery, claims and the claim rate, credits per currency and as a share
-    of monthly revenue, time to apology, and retention against the holdout group.
+    of monthly revenue, time to apology, retention against the holdout group, and
+    where its credits stand with each billing system they were pushed to.
 
     Prints the same object as GET /api/reports/INCIDENT with --json.
     """
@@ -94,6 +95,12 @@ def _show(app_: AppContext, r: ReportOut, html: Path | None) -> None:
         )
     if r.retention is not None:
         out.print(f"  retention: {r.retention.message}", highlight=False)
+    for sink, b in r.billing.items():
+        out.print(
+            f"  billing {sink}: {b.delivered} delivered, {b.pending} pending, {b.failed} failed"
+        )
+        for f in b.failures:
+            out.print(f"    entry {f.entry_id} ({f.customer_id}): {f.reason}", markup=False)
     if html is not None:
         out.print(f"  HTML report written to {html}", highlight=False)
 

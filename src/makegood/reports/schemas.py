@@ -197,6 +197,23 @@ class RetentionOut(Out):
         )
 
 
+class FailureOut(Out):
+    entry_id: int
+    customer_id: str
+    reason: str = Field(description="Why the billing system refused it for good.")
+
+
+class BillingOut(Out):
+    pending: int = Field(description="Entries not yet taken, still to be tried.")
+    delivered: int = Field(description="Entries the billing system holds.")
+    failed: int = Field(description="Entries refused for good; never retried.")
+    failures: list[FailureOut] = Field(description="The first 50 failures, with reasons.")
+    rounding: dict[str, str] = Field(
+        description="Per currency, what the billing system's currency rules added, kept "
+        "with the entries."
+    )
+
+
 def _seconds(span: timedelta | None) -> int | None:
     if span is None:
         return None
@@ -228,6 +245,11 @@ class ReportOut(Out):
     time_to_apology: TimeToApologyOut
     retention: RetentionOut | None = Field(
         description="Retention of apologised-to customers against the holdout group."
+    )
+    billing: dict[str, BillingOut] = Field(
+        default_factory=dict,
+        description="Per billing sink that takes entries one by one (stripe, webhook): "
+        "where this incident's ledger entries stand.",
     )
 
     @classmethod
@@ -277,4 +299,8 @@ class ReportOut(Out):
             claims_over_time=SeriesOut.of(report.claims_over_time),
             time_to_apology=TimeToApologyOut.of(report.time_to_apology),
             retention=RetentionOut.of(report.retention),
+            billing={
+                name: BillingOut.model_validate(one.as_dict())
+                for name, one in report.billing.items()
+            },
         )

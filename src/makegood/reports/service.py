@@ -5,8 +5,9 @@ why; who was held out; offers by mode and status; messages by delivery status, a
 customers notified, delivered, failed and suppressed; the funnel from affected to
 credited; claims, the claim rate and claims over time; credits per currency and as a
 share of the affected customers' monthly revenue; time to apology; and retention
-against the holdout group. Amounts stay in integer minor units here; the API, the
-CLI and the HTML report format them.
+against the holdout group; and where its ledger entries stand with each billing system
+they are pushed to (delivered, pending, failed for good and why). Amounts stay in
+integer minor units here; the API, the CLI and the HTML report format them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from makegood.billing.standing import SinkStanding, standing
 from makegood.campaigns.models import Campaign
 from makegood.credits.models import KINDS, LedgerEntry, Offer
 from makegood.customers.models import Customer
@@ -118,6 +120,7 @@ class IncidentReport:
     claims_over_time: Series | None = None
     time_to_apology: TimeToApology = NO_APOLOGY
     retention: Retention | None = None
+    billing: dict[str, SinkStanding] = field(default_factory=dict)  # by sink
 
 
 def incident_report(session: Session, incident_id: int, now: datetime) -> IncidentReport:
@@ -158,6 +161,7 @@ def incident_report(session: Session, incident_id: int, now: datetime) -> Incide
         else claims_over_time(session, campaign.id, timing.first_accepted),
         time_to_apology=timing,
         retention=retention(session, campaign),
+        billing=standing(session, incident_id=incident_id),
     )
 
 
