@@ -53,6 +53,18 @@ class CompanySettings(BaseModel):
     support_phones: dict[str, str] = Field(
         default_factory=lambda: {"US": "1-800-555-0100", "default": "1-800-555-0100"}
     )
+    # The company's own signed-in site, where customers can also claim (through
+    # /api/offers/{id}/claim with a key of the claims role). When set, claim letters say
+    # so, for customers who deleted the email or distrust its link.
+    account_url: str = ""
+
+    @field_validator("account_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https?://[^\s/]+\S*$", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return value
 
     @field_validator("default_locale")
     @classmethod

@@ -115,6 +115,39 @@ def test_every_locale_renders_both_kinds_with_its_own_templates(tag, kind):
     assert "None" not in anonymous.text and anonymous.text.strip()
 
 
+EVERY_LOCALE = sorted(
+    p.name
+    for p in (Path(mime.__file__).parent / "templates").iterdir()
+    if (p / "claim_offer.txt").exists()
+)
+
+
+@pytest.mark.parametrize("tag", EVERY_LOCALE)
+def test_claim_letters_name_the_signed_in_site_only_when_it_is_set(tag):
+    site = "https://video.example.com/account?from=mail&x=<b>"
+    facts = dataclasses.replace(FACTS, kind="claim_offer", locale=tag)
+    told = compose(RENDERER, facts, CompanySettings(account_url=site))
+    plain = compose(RENDERER, facts, CompanySettings())
+    assert site in told.text and site not in plain.text
+    assert 'href="https://video.example.com/account?from=mail&amp;x=&lt;b&gt;"' in told.html
+    assert "video.example.com/account" not in plain.html
+    # One paragraph more, in the letter's own language.
+    assert told.text.count("\n\n") == plain.text.count("\n\n") + 1
+    if not tag.startswith("en"):
+        assert "signing in" not in told.text
+    automatic = compose(
+        RENDERER,
+        dataclasses.replace(facts, kind="automatic_credit"),
+        CompanySettings(account_url=site),
+    )
+    assert site not in automatic.text  # an automatic credit needs no claiming
+
+
+def test_an_account_url_that_is_not_a_web_address_is_refused():
+    with pytest.raises(ValueError, match="not an http"):
+        CompanySettings(account_url="javascript:alert(1)")
+
+
 def test_a_locale_without_templates_borrows_its_language_then_english():
     austrian = compose(RENDERER, dataclasses.replace(FACTS, locale="de-AT"), CompanySettings())
     assert austrian.locale == "de-DE" and "gestern" in austrian.text

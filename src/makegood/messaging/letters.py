@@ -96,7 +96,7 @@ def context(facts: LetterFacts, company: CompanySettings) -> dict[str, Any]:
             "deadline_time": wording.local_time(facts.expires_at, zone, tag),
         }
     return {
-        "company": {"name": company.name},
+        "company": {"name": company.name, "account_url": company.account_url},
         "customer": {
             "first_name": facts.first_name.strip(),
             "email": facts.email,
