@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pyarrow as pa
@@ -86,6 +87,48 @@ def test_billing_ids_are_imported_and_kept_by_a_file_without_them(engine, tmp_pa
             c.customer_id: (c.billing_id, c.plan) for c in uow.session.scalars(select(Customer))
         }
     assert found == {"c1": ("cus_A1", "gold"), "c2": ("cus_B2", "basic")}
+
+
+def test_phones_and_channels_are_imported_checked_and_kept_by_a_file_without_them(engine, tmp_path):
+    header = [*HEADER, "phone", "channel"]
+    rows = [
+        customer("c1", phone="+1 415 555 0123", channel="sms, email"),
+        customer("c2", phone="+81 90-1234-5678", channel="sms"),
+        customer("c3", phone="", channel=""),
+    ]
+    run_import(engine, write_csv(tmp_path / "a.csv", rows, header))
+    run_import(engine, write_csv(tmp_path / "b.csv", [customer("c2", plan="gold")]))
+    with UnitOfWork(engine) as uow:
+        found = {
+            c.customer_id: (c.phone, c.channel, c.plan)
+            for c in uow.session.scalars(select(Customer))
+        }
+    assert found == {
+        "c1": ("+14155550123", "email,sms", "basic"),
+        "c2": ("+819012345678", "sms", "gold"),
+        "c3": (None, None, "basic"),
+    }
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        [
+            customer("c4", phone="415 555 0123", channel="email"),
+            customer("c5", phone="+1 555", channel="email"),
+            customer("c6", phone="", channel="sms"),
+            customer("c7", phone="+14155550123", channel="pigeon"),
+        ],
+        header,
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        run_import(engine, bad)
+    said = str(caught.value)
+    for row, column, words in [
+        (1, "phone", "E.164"),
+        (2, "phone", "not a valid number"),
+        (3, "phone", "channel says sms"),
+        (4, "channel", "email, sms or email,sms"),
+    ]:
+        assert re.search(rf"row {row}\b.*{column}.*{re.escape(words)}", said), (row, said)
+    assert count(engine) == 3
 
 
 def test_several_bad_rows_are_all_named_and_nothing_is_written(engine, tmp_path):

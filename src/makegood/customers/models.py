@@ -32,5 +32,10 @@ class Customer(Base):
     next_bill_date: Mapped[date] = mapped_column(Date)
     # The customer's id in the billing system (Stripe's cus_...), where credits are pushed.
     billing_id: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    # A mobile number in E.164 (+14155550123), for the sms channel.
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
+    # The channels the customer is reached on: "email", "sms" or "email,sms"; NULL
+    # (no customers file has said) means email.
+    channel: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from typing import Any
 from zoneinfo import available_timezones
 
 from babel import Locale, UnknownLocaleError
@@ -32,8 +33,11 @@ COLUMNS = (
     "currency",
     "next_bill_date",
     "billing_id",
+    "phone",
+    "channel",
 )
-OPTIONAL = frozenset({"first_name", "plan", "billing_id"})
+OPTIONAL = frozenset({"first_name", "plan", "billing_id", "phone", "channel"})
+CHANNELS = ("email", "sms")
 # The most characters each text column holds: the customers table's String(n).
 LIMITS: dict[str, int] = {
     name: limit
@@ -68,6 +72,8 @@ class CustomerRow:
     currency: str
     next_bill_date: date
     billing_id: str | None = None
+    phone: str | None = None  # E.164
+    channel: str | None = None  # "email", "sms" or "email,sms"; None: as before (email)
 
 
 class RowProblems(Exception):
@@ -150,6 +156,31 @@ def check_billing_id(text: str) -> str:
     return text
 
 
+def check_phone(text: str) -> str:
+    """A phone number in E.164 form (+ and the country code), which phonenumbers
+    knows to be a valid number; returned in E.164 without spaces."""
+    import phonenumbers
+
+    if not text.startswith("+"):
+        raise ValueError(f"{text[:SHOWN]!r} is not in E.164 form like +14155550123")
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{text[:SHOWN]!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{text[:SHOWN]!r} is not a valid number in any numbering plan")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_channel(text: str) -> str:
+    """One or more of email and sms, comma-separated; returned in a fixed order."""
+    named = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(named - set(CHANNELS))
+    if unknown or not named:
+        raise ValueError(f"{text[:SHOWN]!r} is not email, sms or email,sms")
+    return ",".join(c for c in CHANNELS if c in named)
+
+
 def check_status(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"{status!r} is not a status; use one of {', '.join(STATUSES)}")
@@ -200,34 +231,42 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
             return None
         return checked
 
-    email = check("email", check_email)
-    locale = check("locale", check_locale)
-    zone = check("timezone", check_timezone)
-    country = check("country", check_country)
-    status = check("status", check_status)
-    currency = check("currency", lambda c: (currency_exponent(c), c)[1])
-    bill_date = check("next_bill_date", check_date)
-    price_minor = _price(values["monthly_price"], currency, problems)
-    customer_id = check("customer_id", str)
-    first_name = check("first_name", str)
-    plan = check("plan", str)
-    billing_id = check("billing_id", check_billing_id)
+    got = {column: check(column, fn) for column, fn in _CHECKS.items()}
+    price_minor = _price(values["monthly_price"], got["currency"], problems)
+    if "sms" in str(got["channel"] or "").split(",") and not values["phone"]:
+        problems.append(("phone", "is empty, and channel says sms"))
     if problems:
         raise RowProblems(problems)
-    return CustomerRow(
-        customer_id=str(customer_id),
-        email=str(email),
-        first_name=str(first_name),
-        locale=str(locale),
-        timezone=str(zone),
-        country=str(country),
-        status=str(status),
-        plan=str(plan),
-        monthly_price_minor=int(price_minor or 0),
-        currency=str(currency),
-        next_bill_date=bill_date,  # type: ignore[arg-type]
-        billing_id=str(billing_id) if billing_id else None,
-    )
+    fields: dict[str, Any] = {
+        c: _or_none(got[c]) if c in _MAYBE else str(got[c])
+        for c in _CHECKS
+        if c != "next_bill_date"
+    }
+    fields["next_bill_date"] = got["next_bill_date"]
+    return CustomerRow(**fields, monthly_price_minor=int(price_minor or 0))
+
+
+_MAYBE = ("billing_id", "phone", "channel")  # None when not given
+# Each column's check, in the order problems are listed.
+_CHECKS: dict[str, object] = {
+    "email": check_email,
+    "locale": check_locale,
+    "timezone": check_timezone,
+    "country": check_country,
+    "status": check_status,
+    "currency": lambda c: (currency_exponent(c), c)[1],
+    "next_bill_date": check_date,
+    "customer_id": str,
+    "first_name": str,
+    "plan": str,
+    "billing_id": check_billing_id,
+    "phone": check_phone,
+    "channel": check_channel,
+}
+
+
+def _or_none(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def _price(text: str, currency: object, problems: list[tuple[str, str]]) -> int | None:

@@ -43,6 +43,8 @@ STORED = (
     "currency",
     "next_bill_date",
     "billing_id",
+    "phone",
+    "channel",
 )
 Progress = Callable[[int], None]
 
@@ -203,8 +205,12 @@ def _upsert(session: Session, now: datetime) -> None:
         index_elements=["customer_id"],
         set_={
             **{name: statement.excluded[name] for name in (*STORED[1:], "updated_at")},
-            # A file without billing ids keeps the ones an earlier file gave.
-            "billing_id": func.coalesce(statement.excluded.billing_id, Customer.billing_id),
+            # A file without billing ids, phones or channels keeps what an earlier
+            # file gave.
+            **{
+                name: func.coalesce(statement.excluded[name], getattr(Customer, name))
+                for name in ("billing_id", "phone", "channel")
+            },
         },
     )
     session.execute(statement)
@@ -225,4 +231,6 @@ def _stored(number: int, r: CustomerRow) -> tuple[object, ...]:
         r.currency,
         r.next_bill_date,
         r.billing_id,
+        r.phone,
+        r.channel,
     )

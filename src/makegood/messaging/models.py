@@ -3,12 +3,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
 
-MESSAGE_STATES = ("queued", "sending", "sent", "retrying", "failed", "suppressed")
+# "bounced": accepted by the relay, then returned by the receiving system for good.
+MESSAGE_STATES = ("queued", "sending", "sent", "retrying", "failed", "suppressed", "bounced")
 # States a sender may still pick up: never tried, due for a retry, or leased by a
 # sender whose lease may have run out.
 PENDING_STATES = ("queued", "retrying", "sending")
@@ -95,3 +106,37 @@ class Suppression(Base):
     message_id: Mapped[int | None] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), nullable=True
     )
+
+
+FEEDBACK_KINDS = ("hard_bounce", "soft_bounce", "complaint")
+
+
+class MailFeedback(Base):
+    """What a mail system said after accepting a message: a bounce (hard: the address
+    is gone; soft: for now) or a complaint (the reader marked it as spam). One row per
+    outcome in a report; the report's key and the outcome's position in it make
+    reading the same report twice write nothing new."""
+
+    __tablename__ = "mail_feedback"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('hard_bounce', 'soft_bounce', 'complaint')", name="feedback_kind"
+        ),
+        UniqueConstraint("report_key", "position", name="uq_mail_feedback_report"),
+        Index("ix_mail_feedback_message", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    report_key: Mapped[str] = mapped_column(String(64))  # sha256 of the report
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))  # mailbox, maildir, mbox, webhook
+    kind: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
