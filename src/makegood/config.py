@@ -29,6 +29,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from makegood.channel_config import (
+    BounceSettings,
+    DomainLimits,
+    SmsSettings,
+    WebhookChannelSettings,
+    read_secret_files,
+)
 from makegood.core.clock import Clock, FixedClock, SystemClock, ensure_aware
 from makegood.core.errors import ConfigurationError
 
@@ -96,6 +103,8 @@ class DeliverySettings(BaseModel):
     timeout_seconds: float = Field(default=30, gt=0)
     # How often an idle worker looks for new messages.
     poll_seconds: float = Field(default=2, gt=0)
+    # Limits per receiving domain (the part of the address after @, lower-case).
+    domains: dict[str, DomainLimits] = Field(default_factory=dict)
 
 
 class WebSettings(BaseModel):
@@ -111,7 +120,7 @@ class WebSettings(BaseModel):
     alertmanager_token: SecretStr = SecretStr("")
     alertmanager_token_file: Path | None = None
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
 
 
 class StripeSettings(BaseModel):
@@ -125,7 +134,7 @@ class StripeSettings(BaseModel):
     # Stripe's API; another address for a test server.
     api_base: str = "https://api.stripe.com"
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
 
 
 class BillingSettings(BaseModel):
@@ -145,7 +154,7 @@ class BillingSettings(BaseModel):
     backoff_max_seconds: float = Field(default=3600, ge=0)
     timeout_seconds: float = Field(default=30, gt=0)
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
 
 
 class DkimSettings(BaseModel):
@@ -215,9 +224,12 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     dkim: DkimSettings = Field(default_factory=DkimSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    webhook_channel: WebhookChannelSettings = Field(default_factory=WebhookChannelSettings)
+    bounces: BounceSettings = Field(default_factory=BounceSettings)
     # Which adapter (among the makegood.channels entry points) carries each channel's
     # messages; a message's channel is a column of its outbox row.
-    channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp"})
+    channels: dict[str, str] = Field(default_factory=lambda: {"email": "smtp", "sms": "twilio"})
     company: CompanySettings = Field(default_factory=CompanySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -236,7 +248,7 @@ class Settings(BaseSettings):
             raise ValueError(f"use sqlite:///FILE or postgresql://USER@HOST/NAME ({found})")
         return value.strip()
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: _read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
 
     @field_validator("now")
     @classmethod
@@ -264,21 +276,6 @@ class Settings(BaseSettings):
             return parts.geturl()
         host = parts.netloc.rpartition("@")[2]
         return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-
-
-def _read_secret_files(data: Any) -> Any:
-    """Each ``X_file`` setting given: ``X`` is read from that file (its content, without
-    the final newline), so secrets can come from mounted files rather than variables."""
-    if not isinstance(data, dict):
-        return data
-    for key in [k for k in data if k.endswith("_file") and data[k]]:
-        secret = key.removesuffix("_file")
-        path = Path(str(data[key])).expanduser()
-        try:
-            data[secret] = path.read_text("utf-8").removesuffix("\n").removesuffix("\r")
-        except OSError as exc:
-            raise ValueError(f"{key}: {path} cannot be read ({exc.strerror})") from None
-    return data
 
 
 class _TomlFile(TomlConfigSettingsSource):

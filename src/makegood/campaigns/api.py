@@ -83,6 +83,9 @@ def detail(session: Session, campaign: Campaign) -> CampaignOut:
         largest=list(data.get("largest", [])),
         letters=list(data.get("letters", [])),
         generated_summaries=dict(data.get("generated_summaries", {})),
+        channels=dict(data.get("channels", {})),
+        opted_out=int(data.get("opted_out", 0)),
+        sms_lengths=list(data.get("sms_lengths", [])),
         approvers=data["approvers"],
         offers_by_status=data["offers_by_status"],
     )

@@ -44,6 +44,16 @@ def _show_preview(app_: Any, data: dict[str, Any]) -> None:
             else "summary written for it"
         )
         out.print(f"  letters in {row['locale']}: {row['customers']} ({note})")
+    channels = data.get("channels") or {}
+    if channels.get("sms"):
+        out.print(f"  by email: {channels.get('email', 0)}; by SMS: {channels['sms']}")
+    for row in data.get("sms_lengths", []):
+        out.print(
+            f"    {row['kind']} text in {row['locale']}: {row['segments']} segment(s), "
+            f"{row['characters']} {row['encoding']} characters"
+        )
+    if data.get("opted_out"):
+        out.print(f"  opted out of email: {data['opted_out']} (credited as planned; no email)")
     if data.get("largest"):
         shown = table("customer", "amount", title="largest credits, per currency")
         for row in data["largest"]:

@@ -213,7 +213,7 @@ def _apply(
     title = incident.title if incident else f"incident {campaign.incident_id}"
     offers.stage(session, STAGE, staged)
     offers.settle_staged(session, STAGE, now, f"Credit: {title}")
-    queue.queue_staged(session, STAGE, campaign.id, queue.DEFAULT_CHANNEL, now)
+    queue.queue_staged(session, STAGE, campaign.id, now)
     record_transitions(
         session, STAGE, object_type="offer", key="offer_id", before="planned", at=now, actor=actor
     )

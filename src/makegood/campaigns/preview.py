@@ -4,28 +4,37 @@ check at planning time that every locale in the campaign renders."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.terms import percents_of
 from makegood.config import CompanySettings
-from makegood.core.errors import NotFoundError
+from makegood.core.errors import InvalidInputError, NotFoundError
 from makegood.core.locales import language
+from makegood.core.tokens import new_token
 from makegood.credits.models import Offer
 from makegood.customers.models import Customer
 from makegood.incidents.models import Incident
 from makegood.messaging import facts as facts_
 from makegood.messaging import mime
 from makegood.messaging.letters import LetterFacts, compose, letter_locale, written_summary_for
+from makegood.messaging.models import Suppression
 from makegood.messaging.rendering import Letter, Renderer, RenderError
+from makegood.messaging.sms_text import sms_length
+from makegood.policy.schema import parse_policy
 
 # A preview shows where the customer's own link goes; the real token exists only
 # in the sealed outbox payload and is never printed.
 PLACEHOLDER = "PREVIEW-ONLY-NOT-A-WORKING-LINK"
+# A stand-in as long as a real claim token, for measuring text messages.
+TOKEN_SHAPE = "x" * len(new_token())
+# Suppression reasons that mean the customer asked for no more email.
+OPTED_OUT = ("unsubscribed", "complained")
 LETTERED = ("planned", "granted", "offered", "claimed", "expired")
 
 
@@ -79,11 +88,91 @@ def check_templates(
                 f"the {kind_of(offer)} letter for locale {facts.locale} "
                 f"(customer {offer.customer_id}) does not render: {exc}"
             ) from None
+    texts = sms_lengths(session, campaign, renderer, company, base_url, sent_at)
     campaign.preview = {
         **(campaign.preview or {}),
         **languages(session, campaign, renderer, company),
+        **reach(session, campaign.id),
+        "sms_lengths": texts,
     }
     return len(offers)
+
+
+def reach(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Offers by the channels their customer is reached on, and how many customers
+    opted out of email (unsubscribed or complained): they still get automatic
+    credits, but no email."""
+    wanted = "," + func.coalesce(Customer.channel, "email") + ","
+    lettered = (
+        select(Offer.customer_id)
+        .where(Offer.campaign_id == campaign_id, Offer.status.in_(LETTERED))
+        .subquery()
+    )
+    email, sms = session.execute(
+        select(
+            func.coalesce(func.sum(case((wanted.like("%,email,%"), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((wanted.like("%,sms,%"), 1), else_=0)), 0),
+        ).join(lettered, lettered.c.customer_id == Customer.customer_id)
+    ).one()
+    opted_out = session.scalar(
+        select(func.count())
+        .select_from(lettered)
+        .join(Customer, Customer.customer_id == lettered.c.customer_id)
+        .join(
+            Suppression,
+            and_(Suppression.channel == "email", Suppression.address == func.lower(Customer.email)),
+        )
+        .where(or_(*(Suppression.reason.like(f"{r}%") for r in OPTED_OUT)))
+    )
+    return {"channels": {"email": int(email), "sms": int(sms)}, "opted_out": int(opted_out or 0)}
+
+
+def sms_lengths(
+    session: Session,
+    campaign: Campaign,
+    renderer: Renderer,
+    company: CompanySettings,
+    base_url: str,
+    sent_at: datetime,
+) -> list[dict[str, Any]]:
+    """The text message for every (locale, mode) the campaign texts, each rendered for
+    its largest offer with a link as long as a real one; one longer than the policy's
+    ``[sms] max_segments`` refuses the plan, naming the locale and the count."""
+    limit = parse_policy(campaign.policy_source).sms.max_segments
+    largest = (
+        select(func.max(Offer.id))
+        .join(Customer, Customer.customer_id == Offer.customer_id)
+        .where(
+            Offer.campaign_id == campaign.id,
+            Offer.status.in_(LETTERED),
+            ("," + func.coalesce(Customer.channel, "") + ",").like("%,sms,%"),
+        )
+        .group_by(Customer.locale, Offer.mode)
+    )
+    rows = []
+    for offer in session.scalars(select(Offer).where(Offer.id.in_(largest)).order_by(Offer.id)):
+        facts = _facts(session, campaign, offer, base_url, sent_at)
+        if facts.claim_url is not None:
+            facts = replace(facts, claim_url=facts_.claim_url(base_url, TOKEN_SHAPE, "sms"))
+        text = compose(renderer, facts, company, "sms")
+        length = sms_length(text.text)
+        rows.append(
+            {
+                "locale": text.locale,
+                "kind": kind_of(offer),
+                "encoding": length.encoding,
+                "characters": length.units,
+                "segments": length.segments,
+            }
+        )
+        if length.segments > limit:
+            raise InvalidInputError(
+                f"the {kind_of(offer)} text message for locale {text.locale} is "
+                f"{length.segments} SMS segments ({length.encoding}, {length.units} "
+                f"characters) and the policy allows {limit} ([sms] max_segments); shorten "
+                f"{text.locale}/{kind_of(offer)}.sms.txt or raise the limit"
+            )
+    return rows
 
 
 def languages(

@@ -63,6 +63,14 @@ class LetterLanguage(Out):
     customers: int
 
 
+class SmsLength(Out):
+    locale: str
+    kind: str = Field(description="automatic_credit or claim_offer")
+    encoding: str = Field(description="GSM-7 or UCS-2")
+    characters: int = Field(description="Septets (GSM-7) or UTF-16 units (UCS-2).")
+    segments: int
+
+
 class CampaignItem(Out):
     id: int
     incident: int
@@ -98,6 +106,20 @@ class CampaignOut(CampaignItem):
         default_factory=dict,
         description="Letter locales with no summary written in their language, and how "
         "many customers read makegood's own sentence in each.",
+    )
+    channels: dict[str, int] = Field(
+        default_factory=dict,
+        description="Offers by the channel their customer is reached on (email, sms); a "
+        "customer on both counts in each.",
+    )
+    opted_out: int = Field(
+        default=0,
+        description="Customers who opted out of email (unsubscribed or complained): "
+        "credited as planned, not mailed.",
+    )
+    sms_lengths: list[SmsLength] = Field(
+        default_factory=list,
+        description="The text message per locale and kind, measured at plan time.",
     )
     approvers: list[str]
     offers_by_status: dict[str, int]

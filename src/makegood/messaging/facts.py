@@ -37,8 +37,10 @@ class Outgoing:
     channel: str = "email"
 
 
-def claim_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/claim/{token}"
+def claim_url(base_url: str, token: str, channel: str = "email") -> str:
+    """The claim link; a text message gets the same token behind a shorter path."""
+    path = "c" if channel == "sms" else "claim"
+    return f"{base_url.rstrip('/')}/{path}/{token}"
 
 
 def unsubscribe_url(base_url: str, token: str) -> str:
@@ -77,7 +79,7 @@ def load(
     for row in rows:
         url = None
         if row.kind == "claim_offer":
-            url = claim_url(base_url, sealer.open(row.payload["sealed_token"]))
+            url = claim_url(base_url, sealer.open(row.payload["sealed_token"]), row.channel)
         facts = letter_facts(
             row.kind,
             cast(OfferFacts, row),
@@ -118,6 +120,7 @@ class CustomerFacts(Protocol):
     timezone: str
     country: str
     next_bill_date: date
+    phone: str | None
 
 
 LOADED = (
@@ -143,6 +146,7 @@ LOADED = (
     Customer.timezone,
     Customer.country,
     Customer.next_bill_date,
+    Customer.phone,
 )
 
 
@@ -185,6 +189,8 @@ def letter_facts(
         claim_url=url,
         sent_at=sent_at,
         shipments=shipments,
+        phone=customer.phone or "",
+        customer_id=offer.customer_id,
     )
 
 

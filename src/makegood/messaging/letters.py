@@ -61,6 +61,10 @@ class LetterFacts:
     # The incident's services, for the sentence written when no summary is in the
     # letter's language.
     incident_services: tuple[str, ...] = ()
+    # The customer's mobile number (E.164), for the sms channel; "" when none.
+    phone: str = ""
+    # The company's own id for the customer (the webhook channel names them by it).
+    customer_id: str = ""
 
 
 def support_phone(company: CompanySettings, country: str) -> str:
@@ -192,11 +196,15 @@ def _incident(facts: LetterFacts, default_locale: str) -> dict[str, Any]:
     }
 
 
-def compose(renderer: Renderer, facts: LetterFacts, company: CompanySettings) -> Letter:
-    """Render one letter. Words follow the template set's language: a customer whose
-    language has no templates gets the company's default language throughout, with no
-    mixed sentences."""
+def compose(
+    renderer: Renderer, facts: LetterFacts, company: CompanySettings, form: str = "email"
+) -> Letter:
+    """Render one letter, as an email or (``form="sms"``) as one short text. Words
+    follow the template set's language: a customer whose language has no templates gets
+    the company's default language throughout, with no mixed sentences."""
     chosen = letter_locale(renderer, facts.locale, company.default_locale)
     if language(chosen) != language(facts.locale):
         facts = replace(facts, locale=chosen)
+    if form == "sms":
+        return renderer.render_sms(facts.kind, chosen, context(facts, company))
     return renderer.render(facts.kind, chosen, context(facts, company))

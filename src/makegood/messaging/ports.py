@@ -29,7 +29,9 @@ class Envelope:
 
     ``key`` is makegood's own name for the message (``campaign.message``), the same on
     every try; ``provider_id`` is what the provider called it on an earlier try, if
-    any, so a retry can reuse it."""
+    any, so a retry can reuse it. ``attempt`` counts the tries, this one included: a
+    channel whose provider cannot take an idempotency key looks for what an earlier
+    try may have left before sending again."""
 
     key: str
     address: str
@@ -37,6 +39,7 @@ class Envelope:
     letter: Letter
     facts: LetterFacts
     provider_id: str | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

@@ -17,25 +17,34 @@ from makegood.messaging.models import Message
 
 # The channel a campaign's letters go by unless a customer's preference says otherwise.
 DEFAULT_CHANNEL = "email"
+# The channels a customers file can name (its channel column).
+CHANNELS = ("email", "sms")
 # Messages not yet handed to a sender.
 WAITING = ("queued", "retrying")
 
 
-def queue_staged(
-    session: Session, stage: str, campaign_id: int, channel: str, now: datetime
-) -> None:
+def queue_staged(session: Session, stage: str, campaign_id: int, now: datetime) -> None:
     """One queued letter per staged offer (``offer_id``, ``customer_id``, ``status``
-    granted or offered, ``payload`` as JSON text), on ``channel``."""
-    payload = "CAST(payload AS JSON)" if dialect(session) == "postgresql" else "payload"
+    granted or offered, ``payload`` as JSON text) and channel the customer is reached
+    on (their ``channel`` column: email, sms or both; email when it says nothing)."""
+    payload = "CAST(s.payload AS JSON)" if dialect(session) == "postgresql" else "s.payload"
+    wanted = " UNION ALL ".join(f"SELECT '{name}' AS name" for name in CHANNELS)
     session.execute(
         text(
             "INSERT INTO messages (campaign_id, offer_id, customer_id, channel, kind, status, "
             "payload, attempts, created_at) "
-            "SELECT :campaign, offer_id, customer_id, :channel, "
-            "CASE status WHEN 'granted' THEN 'automatic_credit' ELSE 'claim_offer' END, "
-            f"'queued', {payload}, 0, :now FROM {stage}"
+            "SELECT :campaign, s.offer_id, s.customer_id, ch.name, "
+            "CASE s.status WHEN 'granted' THEN 'automatic_credit' ELSE 'claim_offer' END, "
+            f"'queued', {payload}, 0, :now FROM {stage} s "
+            "JOIN customers c ON c.customer_id = s.customer_id "
+            f"JOIN ({wanted}) ch ON ',' || coalesce(c.channel, :default) || ',' "
+            "LIKE '%,' || ch.name || ',%'"
         ),
-        {"campaign": campaign_id, "channel": channel, "now": db_instant(session, now)},
+        {
+            "campaign": campaign_id,
+            "default": DEFAULT_CHANNEL,
+            "now": db_instant(session, now),
+        },
     )
 
 

@@ -32,6 +32,11 @@ KINDS = ("automatic_credit", "claim_offer")
 FALLBACK_LOCALE = "en-US"
 
 
+# No-break and thin spaces (Babel puts them in amounts: "0,45\u00a0€") and typographic
+# apostrophes, which only UCS-2 can carry, as their plain GSM-7 forms.
+_PLAIN = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2019": "'"})
+
+
 class RenderError(ConfigurationError):
     """A template failed: a missing variable, a syntax error, a missing file."""
 
@@ -99,3 +104,20 @@ class Renderer:
         if not subject:
             raise RenderError(f"template {locale}/{kind}.subject.txt rendered an empty subject")
         return Letter(subject=subject, text=parts["text"], html=parts["html"], locale=locale)
+
+    def render_sms(self, kind: str, tag: str, context: dict[str, Any]) -> Letter:
+        """The text message for one message (``{locale}/{kind}.sms.txt``) as one line:
+        no-break spaces and curly apostrophes become their plain forms, which keeps a
+        Latin-script text in the GSM-7 alphabet (160 characters a part, not 70)."""
+        if kind not in KINDS:
+            raise RenderError(f"no templates for message kind {kind!r}; known: {', '.join(KINDS)}")
+        locale = self.locale_for(tag)
+        name = f"{locale}/{kind}.sms.txt"
+        try:
+            text = self.env.get_template(name).render(context)
+        except TemplateError as exc:
+            raise RenderError(f"template {name}: {exc}") from None
+        text = " ".join(text.translate(_PLAIN).split())
+        if not text:
+            raise RenderError(f"template {name} rendered an empty text")
+        return Letter(subject="", text=text, html="", locale=locale)

@@ -66,6 +66,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
+def _first_of(group: BaseExceptionGroup) -> BaseException:
+    """The first exception in a (nested) group."""
+    first = group.exceptions[0]
+    return _first_of(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 def wall_clock() -> datetime:
     # Leases and backoff run on real time even when --now replays history: a
     # replayed clock stands still, and a lease must still run out.
@@ -156,6 +162,10 @@ class Sender:
                 held = await self._feed(queue, mode, stop)
                 for _ in workers:
                     queue.put_nowait(None)
+        except BaseExceptionGroup as group_error:
+            # One failure (a channel's settings missing, a refused key) is raised as
+            # itself, so the command line shows its message rather than a group.
+            raise _first_of(group_error) from None
         finally:
             # Stopped with letters in hand: give them back so others can have them.
             while not queue.empty():
@@ -306,12 +316,19 @@ class Sender:
             )
             return outcome("failed", lacking)
         try:
-            letter = compose(self.renderer, item.facts, self.settings.company)
+            form = "sms" if item.channel == "sms" else "email"
+            letter = compose(self.renderer, item.facts, self.settings.company, form)
         except (RenderError, ValueError) as exc:
             return outcome("failed", Answer("failed", detail=f"not sent: {exc}"))
         key = f"{item.campaign_id}.{item.message_id}"
         envelope = Envelope(
-            key, address, item.facts.first_name, letter, item.facts, item.provider_message_id
+            key,
+            address,
+            item.facts.first_name,
+            letter,
+            item.facts,
+            item.provider_message_id,
+            attempt=item.attempts,
         )
         await limit.wait()
         answer = await channel.send(envelope)

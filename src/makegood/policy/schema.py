@@ -243,12 +243,21 @@ class Limits(Strict):
         return ROUNDING[self.rounding]
 
 
+class SmsLimits(Strict):
+    """How long a text message may be, in segments (parts of 160 GSM-7 or 70 UCS-2
+    characters, 153 or 67 once there are several): checked at plan time for every
+    locale and kind the campaign texts."""
+
+    max_segments: int = Field(default=3, ge=1, le=10)
+
+
 class Policy(Strict):
     name: str = Field(max_length=NAME_MAX)
     version: int = 1
     rules: list[Rule] = Field(min_length=1)
     exclusions: Exclusions = Exclusions()
     limits: Limits = Limits()
+    sms: SmsLimits = SmsLimits()
     source: str = ""
 
     @property

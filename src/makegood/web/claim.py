@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_datetime_format
@@ -187,6 +188,13 @@ def show(
     if view is None:
         return unknown_page(request, svc)
     return _offer_page(svc, token, view, just_claimed=bool(claimed))
+
+
+@router.get("/c/{token}", include_in_schema=False)
+def short_link(token: str, _: Annotated[None, Depends(limited)]) -> Response:
+    """The claim link as a text message carries it: the same token behind a shorter
+    path, sent on to the claim page (which does the looking up)."""
+    return RedirectResponse(f"/claim/{quote(token, safe='')}", status_code=308, headers=NO_STORE)
 
 
 def _claim_threads(svc: Root) -> ThreadPoolExecutor:
