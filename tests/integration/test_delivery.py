@@ -4,20 +4,25 @@ per offer, never twice, retries on 4xx, suppression on 5xx."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import itertools
 import time
 from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
 
+from makegood.channel_config import DomainLimits
 from makegood.core.clock import FixedClock
 from makegood.customers.models import Customer
+from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.wiring import build_root
 from makegood.impact.service import run_impact
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import DeliveryAttempt, Message, Suppression
-from makegood.messaging.sender import RateLimit, for_root
+from makegood.messaging.pacing import RateLimit
+from makegood.messaging.sender import for_root
 from tests.support import truth as gt
 from tests.support.delivery import SENT_AT, executed, send, settings
 from tests.support.ports import IMPACT
@@ -246,3 +251,43 @@ def test_a_stopped_worker_gives_back_the_batch_it_read_ahead(engine, database_ur
     assert again.sent == total - stop_after_some
     ids = handler.message_ids()
     assert len(ids) == total and set(ids.values()) == {1}
+
+
+def test_a_throttled_domain_is_paced_without_holding_up_the_others(
+    engine, database_url, world, sink, tmp_path
+):
+    handler, port = sink
+    source = tmp_path / "data" / "customers.csv"
+    rows = list(csv.DictReader(source.open()))
+    for row in rows:
+        if row["customer_id"].startswith("err"):
+            row["email"] = f"{row['customer_id']}@slow.example.net"
+    moved = tmp_path / "customers_moved.csv"
+    with moved.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [*rows[0].keys()])
+        writer.writeheader()
+        writer.writerows(rows)
+    with UnitOfWork(engine) as uow:
+        import_customers(uow.session, moved, gt.NOW)
+        uow.commit()
+    executed(engine, world.shipping)
+    executed(engine, world.streaming)
+    arrivals: list[tuple[float, str]] = []
+
+    def arrive(envelope) -> None:
+        arrivals.append((time.monotonic(), envelope.rcpt_tos[0].rpartition("@")[2]))
+
+    handler.refuse = lambda envelope: arrive(envelope)
+    handler.delay = lambda envelope: 0.05 if "slow" in envelope.rcpt_tos[0] else 0.0
+    limits = {"Slow.Example.net": DomainLimits(rate_per_second=10, connections=1)}
+    counts = send(engine, settings(database_url, port, connections=4, domains=limits))
+    slow = [t for t, domain in arrivals if domain == "slow.example.net"]
+    fast = [t for t, domain in arrivals if domain == "example.com"]
+    assert len(slow) >= 3 and fast and counts.sent == len(arrivals)
+    gaps = [b - a for a, b in itertools.pairwise(slow)]
+    # Ten a second, one at a time (measured at the server, so give the network a little).
+    assert min(gaps) >= 0.07 and slow[-1] - slow[0] >= 0.1 * (len(slow) - 1) - 0.02
+    # The other domain went on meanwhile: most of its letters arrived before the slow
+    # domain's second letter could.
+    assert sum(t < slow[1] for t in fast) > len(fast) // 2
+    assert set(handler.message_ids().values()) == {1}

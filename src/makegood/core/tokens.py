@@ -110,3 +110,39 @@ def _unsubscribe_mac(secret_key: str, customer_id: str) -> str:
         secret_key.encode(), UNSUBSCRIBE + customer_id.encode(), hashlib.sha256
     ).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+BOUNCE = b"makegood-bounce\x00"
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def bounce_token(secret_key: str, message_id: int) -> str:
+    """The token in a message's return path (``bounce+TOKEN@domain``): the message id in
+    base 36 and a MAC of it, in lower case only, since some mail systems lower-case
+    the addresses they bounce to. Empty without a secret key."""
+    if len(secret_key) < 16 or message_id < 0:
+        return ""
+    digits, n = "", message_id
+    while True:
+        n, r = divmod(n, 36)
+        digits = _BASE36[r] + digits
+        if not n:
+            break
+    return f"{digits}-{_bounce_mac(secret_key, digits)}"
+
+
+def bounce_message(secret_key: str, token: str) -> int | None:
+    """The message a genuine bounce token names; None for anything else."""
+    digits, dash, mac = token.strip().lower().partition("-")
+    if not dash or not digits or len(token) > 40 or len(secret_key) < 16:
+        return None
+    if any(c not in _BASE36 for c in digits):
+        return None
+    if not secrets.compare_digest(_bounce_mac(secret_key, digits), mac):
+        return None
+    return int(digits, 36)
+
+
+def _bounce_mac(secret_key: str, digits: str) -> str:
+    digest = hmac.new(secret_key.encode(), BOUNCE + digits.encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:10]).decode().lower()

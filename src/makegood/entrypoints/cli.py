@@ -35,6 +35,11 @@ COMMANDS = (
         "Run the built-in SMTP sink: every message is kept as .eml with an index.",
     ),
     LazyCommand(
+        "bounces",
+        "makegood.messaging.bounces_cli:bounces",
+        "Read bounces and complaints that came back, and act on them.",
+    ),
+    LazyCommand(
         "dkim",
         "makegood.adapters.dkim_cli:app",
         "DKIM: sign every email so receivers know it is yours.",

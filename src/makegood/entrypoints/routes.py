@@ -15,6 +15,7 @@ def routers() -> list[APIRouter]:
     from makegood.incidents import api as incidents
     from makegood.incidents import hooks
     from makegood.messaging import api as messages
+    from makegood.messaging import hooks as mail_hooks
     from makegood.reports import api as reports
     from makegood.reports import customer_record
     from makegood.web import ops
@@ -22,6 +23,7 @@ def routers() -> list[APIRouter]:
     return [
         ops.router,
         hooks.router,
+        mail_hooks.router,
         customers.router,
         customer_record.router,
         incidents.router,

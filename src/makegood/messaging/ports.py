@@ -41,6 +41,11 @@ class Envelope:
     provider_id: str | None = None
     attempt: int = 1
 
+    @property
+    def message_number(self) -> int:
+        """The outbox row's id, the part of the key after the dot."""
+        return int(self.key.rpartition(".")[2])
+
 
 @dataclass(frozen=True)
 class Answer:

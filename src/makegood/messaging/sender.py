@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from makegood.kits.root import Root
 from makegood.messaging import facts as facts_
 from makegood.messaging import outbox
 from makegood.messaging.letters import compose
+from makegood.messaging.pacing import DomainPacing, RateLimit
 from makegood.messaging.ports import (
     CAMPAIGN_TERMS,
     CHANNELS,
@@ -97,25 +97,6 @@ class Counts:
             self.failed += 1
 
 
-class RateLimit:
-    """At most ``per_second`` starts per second across the sender (0: no limit)."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1 / per_second if per_second > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
 @dataclass
 class Sender:
     engine: Engine
@@ -137,6 +118,7 @@ class Sender:
         # A letter is sent only while this much of its lease is left, so a send in
         # flight ends before anyone else may lease the message.
         self._dropped = False
+        self.pacing = DomainPacing(self.delivery.domains)
         self._margin = timedelta(seconds=min(self.delivery.lease_seconds / 2, 30))
 
     async def run(self, mode: str = "due", stop: asyncio.Event | None = None) -> Counts:
@@ -178,6 +160,9 @@ class Sender:
             for channel in opened:
                 await channel.close()
         return self.counts
+
+    def _address(self, item: facts_.Outgoing) -> str:
+        return self._channel(item.channel).address(item.facts)
 
     def _channel(self, name: str) -> Channel:
         """The run's channel called ``name``, opened on first use."""
@@ -247,7 +232,17 @@ class Sender:
                     self.counts.lost_lease += 1
                     self._dropped = True
                     continue
-                outcome = await self._deliver(entry[0], entry[1], limit)
+                item = entry[0]
+                domain = self.pacing.domain(item.channel, self._address(item))
+                wait = self.pacing.enter(domain)
+                if wait:  # its domain is at its limit: back in line, others go first
+                    queue.put_nowait(entry)
+                    await _first(asyncio.sleep(min(wait, 0.05)), stop.wait())
+                    continue
+                try:
+                    outcome = await self._deliver(item, entry[1], limit)
+                finally:
+                    self.pacing.leave(domain)
                 await self._record(outcome)
             finally:
                 queue.task_done()

@@ -78,7 +78,8 @@ def _show(app_: AppContext, r: ReportOut, html: Path | None) -> None:
     d = r.delivery
     out.print(
         f"  apologies: {d.delivered} delivered of {d.notified} written "
-        f"({d.failed} failed, {d.suppressed} suppressed, {d.pending} pending)"
+        f"({d.failed} failed, {d.suppressed} suppressed, {d.bounced} bounced, "
+        f"{d.pending} pending); {d.complained} complained"
     )
     for currency, cost in r.cost.items():
         share = cost.share_of_monthly_revenue

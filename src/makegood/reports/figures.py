@@ -222,11 +222,12 @@ def _delivery(r: IncidentReport) -> Markup | None:
             ("pending", "Still going", d.pending),
             ("failed", "Failed", d.failed),
             ("suppressed", "Suppressed", d.suppressed),
+            ("bounced", "Bounced", d.bounced),
         )
         if n
     )
     return share_chart(
-        [Stack("Email", segments, f"{d.delivered:,} of {d.notified:,} delivered")],
+        [Stack("Apologies", segments, f"{d.delivered:,} of {d.notified:,} delivered")],
         key="report-delivery",
         title="What became of the apologies",
         desc="; ".join(f"{s.label} {s.note}" for s in segments) + ".",

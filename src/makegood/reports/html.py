@@ -83,8 +83,8 @@ def tiles(r: IncidentReport) -> list[Tile]:
             number(d.delivered),
             f"{percent(d.delivered, d.notified)} of {number(d.notified)} written"
             + (
-                f" · {number(d.failed + d.suppressed)} undeliverable"
-                if d.failed + d.suppressed
+                f" · {number(d.failed + d.suppressed + d.bounced)} undeliverable"
+                if d.failed + d.suppressed + d.bounced
                 else ""
             )
             + (f" · {number(d.pending)} still going" if d.pending else ""),

@@ -64,6 +64,10 @@ class DeliveryOut(Out):
     failed: int = Field(description="None accepted and none left to try.")
     suppressed: int = Field(description="None accepted; the address refuses mail.")
     pending: int = Field(description="None accepted yet; queued, sending or retrying.")
+    bounced: int = Field(
+        description="Accepted by the relay, then bounced for good by the receiving system."
+    )
+    complained: int = Field(description="Customers who reported an apology as spam.")
 
 
 class StepOut(Out):

@@ -27,7 +27,7 @@ from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.kits.charts.series import Series
-from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, Message
+from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, MailFeedback, Message
 from makegood.reports.offer_status import open_at, status_at
 from makegood.reports.retention import Retention, retention
 from makegood.reports.rules import fraction
@@ -77,6 +77,8 @@ class Delivery:
     failed: int = 0  # none accepted and none pending; the relay refused or tries ran out
     suppressed: int = 0  # none accepted; their address had refused mail for good
     pending: int = 0  # none accepted yet; still queued, sending or retrying
+    bounced: int = 0  # accepted, then bounced for good by the receiving system
+    complained: int = 0  # reported an apology as spam (counted apart from the above)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def incident_report(session: Session, incident_id: int, now: datetime) -> Incide
     affected = _affected(session, incident_id)
     claims = _claims(session, incident_id)
     credits = _credits(session, incident_id)
-    delivery = Delivery() if campaign is None else _delivery(session, campaign.id)
+    delivery = Delivery() if campaign is None else delivery_of(session, campaign.id)
     timing = (
         TimeToApology(incident.end_at, 0, None, None, None, None)
         if campaign is None
@@ -230,9 +232,10 @@ def _credits(session: Session, incident_id: int) -> dict[str, Credits]:
     }
 
 
-def _delivery(session: Session, campaign_id: int) -> Delivery:
-    """Each customer with a message once: delivered if any was accepted, else pending if
-    any may still go, else suppressed if their address was, else failed."""
+def delivery_of(session: Session, campaign_id: int) -> Delivery:
+    """Each customer with a message once: delivered if any was accepted (and not
+    bounced since), else pending if any may still go, else suppressed if their address
+    was, else bounced if one came back, else failed. Complaints are counted apart."""
 
     def has(*states: str) -> ColumnElement[int]:
         return func.max(case((Message.status.in_(states), 1), else_=0))
@@ -242,6 +245,7 @@ def _delivery(session: Session, campaign_id: int) -> Delivery:
             has("sent").label("sent"),
             has(*PENDING_STATES).label("pending"),
             has("suppressed").label("suppressed"),
+            has("bounced").label("bounced"),
         )
         .where(Message.campaign_id == campaign_id)
         .group_by(Message.customer_id)
@@ -252,16 +256,31 @@ def _delivery(session: Session, campaign_id: int) -> Delivery:
     def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    notified, delivered, pending, suppressed = session.execute(
+    unsent = and_(c.sent == 0, c.pending == 0)
+    notified, delivered, pending, suppressed, bounced = session.execute(
         select(
             func.count(),
             count(c.sent == 1),
             count(and_(c.sent == 0, c.pending == 1)),
-            count(and_(c.sent == 0, c.pending == 0, c.suppressed == 1)),
+            count(and_(unsent, c.suppressed == 1)),
+            count(and_(unsent, c.suppressed == 0, c.bounced == 1)),
         )
     ).one()
-    failed = int(notified) - int(delivered) - int(pending) - int(suppressed)
-    return Delivery(int(notified), int(delivered), failed, int(suppressed), int(pending))
+    complained = session.scalar(
+        select(func.count(func.distinct(Message.customer_id)))
+        .join(MailFeedback, MailFeedback.message_id == Message.id)
+        .where(Message.campaign_id == campaign_id, MailFeedback.kind == "complaint")
+    )
+    failed = int(notified) - int(delivered) - int(pending) - int(suppressed) - int(bounced)
+    return Delivery(
+        int(notified),
+        int(delivered),
+        failed,
+        int(suppressed),
+        int(pending),
+        int(bounced),
+        int(complained or 0),
+    )
 
 
 def _funnel(
