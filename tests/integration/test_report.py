@@ -190,6 +190,7 @@ def test_the_report_counts_what_the_rows_say_and_measures_retention_against_the_
             "pending": 0,
             "bounced": sum(s == {"bounced"} for s in by_customer.values()),
             "complained": 0,
+            "opted_out": 0,
         }
         assert body["delivery"]["failed" if incident == world.shipping else "suppressed"] == 1
 

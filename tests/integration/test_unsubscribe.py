@@ -10,12 +10,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from makegood.campaigns.models import Campaign
+from makegood.campaigns.preview import reach
 from makegood.core.tokens import unsubscribe_token
 from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from makegood.messaging.models import Message, Suppression
+from makegood.reports.service import incident_report
 from tests.support.delivery import SECRET, SENT_AT, executed, send, settings
 from tests.support.server import MovableClock, served
 
@@ -93,6 +96,15 @@ def test_a_get_changes_nothing_and_a_cookieless_post_unsubscribes(engine, world,
         ).all()
         status = uow.session.scalar(select(Message.status).where(Message.customer_id == customer))
     assert len(credited) == 1 and status == "suppressed"
+    with UnitOfWork(engine) as uow:
+        campaign = uow.session.scalars(
+            select(Campaign).where(Campaign.incident_id == world.shipping)
+        ).one()
+        report = incident_report(uow.session, world.shipping, SENT_AT)
+        planned = reach(uow.session, campaign.id)
+    # The plan's preview counts them, and the report says so after sending.
+    assert planned["opted_out"] == 1
+    assert report.delivery.opted_out == 1 and report.delivery.suppressed >= 1
 
 
 def test_a_forged_or_moved_token_is_unknown(engine, world, served_app):

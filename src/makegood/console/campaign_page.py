@@ -76,6 +76,9 @@ def _preview_view(data: dict[str, Any]) -> dict[str, Any]:
             for c, t in totals.items()
         ],
         "largest": largest,
+        "channels": dict(data.get("channels", {})),
+        "opted_out": int(data.get("opted_out", 0)),
+        "sms_lengths": list(data.get("sms_lengths", [])),
     }
 
 

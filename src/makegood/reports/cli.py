@@ -79,7 +79,7 @@ def _show(app_: AppContext, r: ReportOut, html: Path | None) -> None:
     out.print(
         f"  apologies: {d.delivered} delivered of {d.notified} written "
         f"({d.failed} failed, {d.suppressed} suppressed, {d.bounced} bounced, "
-        f"{d.pending} pending); {d.complained} complained"
+        f"{d.pending} pending); {d.complained} complained, {d.opted_out} opted out"
     )
     for currency, cost in r.cost.items():
         share = cost.share_of_monthly_revenue

@@ -68,6 +68,10 @@ class DeliveryOut(Out):
         description="Accepted by the relay, then bounced for good by the receiving system."
     )
     complained: int = Field(description="Customers who reported an apology as spam.")
+    opted_out: int = Field(
+        description="Of the suppressed, customers who had unsubscribed or complained: "
+        "credited as planned, not mailed."
+    )
 
 
 class StepOut(Out):

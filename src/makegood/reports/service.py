@@ -16,18 +16,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from makegood.billing.standing import SinkStanding, standing
 from makegood.campaigns.models import Campaign
+from makegood.campaigns.preview import OPTED_OUT
 from makegood.credits.models import KINDS, LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.kits.charts.series import Series
-from makegood.messaging.models import MESSAGE_STATES, PENDING_STATES, MailFeedback, Message
+from makegood.messaging.models import (
+    MESSAGE_STATES,
+    PENDING_STATES,
+    MailFeedback,
+    Message,
+    Suppression,
+)
 from makegood.reports.offer_status import open_at, status_at
 from makegood.reports.retention import Retention, retention
 from makegood.reports.rules import fraction
@@ -79,6 +86,7 @@ class Delivery:
     pending: int = 0  # none accepted yet; still queued, sending or retrying
     bounced: int = 0  # accepted, then bounced for good by the receiving system
     complained: int = 0  # reported an apology as spam (counted apart from the above)
+    opted_out: int = 0  # unsubscribed or complained before their letter: credited, not mailed
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,30 @@ def delivery_of(session: Session, campaign_id: int) -> Delivery:
         int(pending),
         int(bounced),
         int(complained or 0),
+        _opted_out(session, campaign_id),
+    )
+
+
+def _opted_out(session: Session, campaign_id: int) -> int:
+    """Customers whose letters were held back because they asked for no more email."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(Message.customer_id)))
+            .join(
+                Suppression,
+                and_(
+                    Suppression.channel == "email",
+                    Suppression.address == func.lower(Message.recipient),
+                ),
+            )
+            .where(
+                Message.campaign_id == campaign_id,
+                Message.status == "suppressed",
+                Message.channel == "email",
+                or_(*(Suppression.reason.like(f"{r}%") for r in OPTED_OUT)),
+            )
+        )
+        or 0
     )
 
 
