@@ -317,7 +317,9 @@ def progress(campaign: Campaign, act: Activity) -> dict[str, Any]:
     pending = sum(messages[s] for s in ("queued", "sending", "retrying"))
     executed = total - planned
     done = campaign.status == "done" and pending == 0
-    percent = 100.0 if done else (_share(settled, total) if total else 0.0)
+    # A customer reached by email and SMS has two messages for one offer.
+    expected = max(total, sum(messages.values()))
+    percent = 100.0 if done else (_share(settled, expected) if expected else 0.0)
     phase = {
         "draft": "Waiting for approval",
         "approved": "Approved, not yet executed",
