@@ -237,6 +237,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     # Where `makegood mailbox` keeps what it receives.
     mailbox_dir: Path = Path("mailbox")
+    # Snapshots that spare an impact run reading every customer from the database; safe
+    # to delete at any time (the next run reads the database and writes them again).
+    cache_dir: Path | None = Path(".makegood-cache")
 
     @field_validator("database_url")
     @classmethod

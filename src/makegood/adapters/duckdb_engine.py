@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -73,7 +74,7 @@ def _require(sources: dict[str, SourceRef], table: str, services: str) -> None:
 
 
 def compute_impacts(
-    customers: pa.Table,
+    customers: pa.Table | Path,
     sources: dict[str, SourceRef],
     w: Window,
     custom: list[CustomRule],
@@ -82,10 +83,15 @@ def compute_impacts(
 ) -> EngineResult:
     """Who the incident hurt: one row per known customer, strongest finding first.
 
-    ``customers`` holds (customer_id, timezone) for every customer makegood knows.
+    ``customers`` holds (customer_id, timezone) for every customer makegood knows: an
+    Arrow table, or a Parquet file that DuckDB reads as the query needs it.
     """
     con = con or connect()
-    con.register("customers", customers)
+    if isinstance(customers, Path):
+        quoted = str(customers).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW customers AS FROM read_parquet('{quoted}')")
+    else:
+        con.register("customers", customers)
     _register_sources(con, sources)
     started = time.perf_counter()
     selects = _builtin_selects(w, sources) if builtin else []

@@ -9,12 +9,15 @@ time (``[spark] batch_rows``), never collected whole in this process.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from makegood.adapters.duckdb_sources import SCHEMAS, check_source, detect_format
 from makegood.adapters.spark_session import SparkSessions, spark_error
@@ -69,11 +72,20 @@ class SparkEngine:
     def __post_init__(self) -> None:
         self.sessions = SparkSessions(self.settings)
 
+    def _customers(self, spark: Any, customers: pa.Table | Path) -> Any:
+        """The customers as a DataFrame: a local Spark reads a snapshot file itself;
+        a cluster's executors cannot see the driver's files, so it gets the rows."""
+        if not isinstance(customers, Path):
+            return spark.createDataFrame(customers)
+        if self.settings.master.startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ:
+            return spark.read.parquet(str(customers))
+        return spark.createDataFrame(pq.read_table(customers))
+
     def compute(self, job: ImpactJob) -> EngineResult:
         spark, started = self.sessions.get()
         began = time.perf_counter()
         with spark_error("the impact query"):
-            spark.createDataFrame(job.customers).createOrReplaceTempView("customers")
+            self._customers(spark, job.customers).createOrReplaceTempView("customers")
             for table, ref in job.sources.items():
                 _source_view(spark, table, ref)
             selects = _builtin_selects(job.window, job.sources) if job.builtin else []

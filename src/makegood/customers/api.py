@@ -15,6 +15,7 @@ from makegood.core.errors import InvalidInputError
 from makegood.customers.models import Customer
 from makegood.customers.schemas import CustomerOut, ImportOut
 from makegood.customers.service import import_customers
+from makegood.customers.snapshot import refresh
 from makegood.kits.http.deps import Operator, Svc, Uow, Viewer, actor
 from makegood.kits.http.errors import COMMON, ApiError, ErrorResponse
 from makegood.kits.http.fields import Text
@@ -70,6 +71,7 @@ def import_file(
             message = exc.message.replace(f"{directory}/", "")
             raise ApiError(422, exc.kind, message, "file") from None
         uow.commit()
+    refresh(svc.engine, svc.settings.cache_dir)
     return ImportOut(imported=result.imported, updated=result.updated)
 
 

@@ -51,6 +51,9 @@ def import_(
 
         result = import_customers(uow.session, file, app.now(), advance, actor=app.actor)
         uow.commit()
+    from makegood.customers.snapshot import refresh
+
+    refresh(app.engine, app.settings.cache_dir)  # the next impact run reads it, not the table
     app.emit(
         {"imported": result.imported, "updated": result.updated},
         lambda: app.out.print(

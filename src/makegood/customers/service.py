@@ -25,6 +25,7 @@ from makegood.core.words import counted
 from makegood.customers.models import Customer
 from makegood.customers.reader import Problem, file_format, line_numbers, text_batches
 from makegood.customers.rules import COLUMNS, CustomerRow, RowProblems, usable_id, validate_row
+from makegood.customers.snapshot import bump
 from makegood.db.base import UTCDateTime
 from makegood.db.bulk import dialect, insert_rows
 
@@ -119,6 +120,7 @@ def import_customers(
         or 0
     )
     _upsert(session, now)
+    bump(session)
     session.execute(text(f"DROP TABLE {STAGE}"))
     result = ImportResult(imported=staged - updated, updated=updated)
     record(

@@ -130,6 +130,7 @@ def demo_settings(
         secret_key=secret_key,
         smtp_url=smtp_url,
         mailbox_dir=mailbox_dir,
+        cache_dir=mailbox_dir.parent / "cache",
         company=COMPANY,
         # Every customer of the replay comes from 127.0.0.1: no per-address limit.
         web=WebSettings(claim_rate_per_minute=0),

@@ -15,6 +15,7 @@ impacts (the campaigns domain knows); those impacts are then kept as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -35,11 +36,11 @@ class SourceRef:
 
 @dataclass(frozen=True)
 class ImpactJob:
-    """One run: every known customer (customer_id, timezone), the registered sources by
-    table name, the incident's window, the custom rules, and whether the built-in rules
-    run too."""
+    """One run: every known customer (customer_id, timezone), as an Arrow table or a
+    Parquet file of those two columns; the registered sources by table name, the
+    incident's window, the custom rules, and whether the built-in rules run too."""
 
-    customers: pa.Table
+    customers: pa.Table | Path
     sources: dict[str, SourceRef]
     window: Window
     custom: list[CustomRule] = field(default_factory=list)

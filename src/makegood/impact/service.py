@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
 from makegood.core.errors import ConflictError
+from makegood.customers import snapshot
 from makegood.impact.models import Impact, ImpactRun
 from makegood.impact.ports import (
     EXECUTED_CAMPAIGNS,
@@ -25,7 +26,7 @@ from makegood.impact.ports import (
     SourceRef,
 )
 from makegood.impact.rules import Window, load_custom_rule
-from makegood.impact.store import customer_zones, replace_impacts
+from makegood.impact.store import replace_impacts
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.kits.root import Root
@@ -52,15 +53,17 @@ def run_impact(
     *,
     engine: ImpactEngine,
     executed: ExecutedCampaigns,
+    snapshots: Path | None = None,
 ) -> RunReport:
     """Compute and store the incident's impacts with ``engine``, replacing any earlier
-    run; refused once ``executed`` names a campaign executed from them."""
+    run; refused once ``executed`` names a campaign executed from them. The customers
+    come from a snapshot in ``snapshots`` when one is current (customers/snapshot.py)."""
     _refuse_early(session, get_incident(session, incident_id), now, executed)
     custom = [load_custom_rule(path) for path in rule_files or []]
     started = time.perf_counter()
     # Before this transaction writes or locks anything, so the customers can be read
     # beside it, in its snapshot (the fast way).
-    zones = customer_zones(session)
+    zones = snapshot.current(session, snapshots)
     loaded = time.perf_counter()
     incident = _runnable(session, incident_id, now, executed)
     sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
@@ -108,6 +111,7 @@ def run_for(
         builtin,
         engine=root.port(IMPACT_ENGINES).engine(engine),
         executed=root.port(EXECUTED_CAMPAIGNS),
+        snapshots=root.settings.cache_dir,
     )
 
 

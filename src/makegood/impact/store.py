@@ -15,18 +15,11 @@ import pyarrow.csv as pacsv
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from makegood.db.arrow import read_arrow
 from makegood.db.bulk import copy_csv, dialect, insert_rows
 from makegood.impact.models import Impact
 
 STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
 CHUNK_ROWS = 50_000
-ZONES_SCHEMA = pa.schema([("customer_id", pa.string()), ("timezone", pa.string())])
-
-
-def customer_zones(session: Session) -> pa.Table:
-    """(customer_id, timezone) of every known customer, as an Arrow table."""
-    return read_arrow(session, "SELECT customer_id, timezone FROM customers", ZONES_SCHEMA)
 
 
 def replace_impacts(
