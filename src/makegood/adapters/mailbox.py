@@ -55,7 +55,13 @@ class MailboxHandler:
         refused = self.refusal(envelope)
         if refused is not None:
             return refused
-        self.store(envelope)
+        try:
+            self.store(envelope)
+        except OSError as exc:
+            # A full or unwritable disk is the sink's trouble, not the address's: a
+            # temporary refusal, so the sender tries again later and suppresses no one.
+            # (aiosmtpd would answer an escaped error with 500, a permanent refusal.)
+            return f"452 4.3.1 Insufficient system storage ({exc.strerror or exc})"
         return "250 Message accepted for delivery"
 
     def store(self, envelope: Envelope) -> Received:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -88,12 +89,30 @@ class SmtpPool:
         await client.connect()
         return client
 
+    async def _secure(self, connecting: Any) -> aiosmtplib.SMTP:
+        """A connection, or a ConfigurationError when the TLS that smtp_url asks for
+        fails: that is the settings' trouble, not the messages', so the sender stops
+        with the reason instead of spending every message's tries on it."""
+        try:
+            client: aiosmtplib.SMTP = await connecting
+        except (aiosmtplib.SMTPException, ssl.SSLError) as exc:
+            r = self.relay
+            said = f"{type(exc).__name__}: {exc}".strip()
+            if (r.use_tls or r.start_tls) and (isinstance(exc, ssl.SSLError) or "TLS" in said):
+                raise ConfigurationError(
+                    f"smtp_url asks for TLS, and {r.hostname}:{r.port} refused or failed it "
+                    f"({said}); fix the relay's TLS or the address, then send again"
+                ) from None
+            raise
+        return client
+
     async def send(self, mail_from: str, rcpt_to: str, raw: bytes) -> Answer:
-        """Hand one message to the relay; never raises for what the relay or network says."""
+        """Hand one message to the relay; never raises for what the relay or network
+        says (a failed TLS handshake is a settings error: ConfigurationError)."""
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:
-                client = await self._connect()
+                client = await self._secure(self._connect())
             errors, response = await client.sendmail(mail_from, [rcpt_to], raw)
             if errors:  # one recipient per message: a partial refusal cannot happen
                 code, detail = next(iter(errors.values()))
