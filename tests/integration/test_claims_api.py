@@ -79,6 +79,10 @@ def test_only_a_claims_key_may_and_only_for_the_offers_customer(engine, site):
     )
     assert wrong.status_code == 404
     assert credits_for(engine, offer.id) == 0
+    # An id beyond any the database holds is a bad request, not a server error.
+    for huge in (2**63, -1, 0):
+        answer = client.post(f"/api/offers/{huge}/claim", headers=_auth(keys["claims"]))
+        assert answer.status_code == 422, (huge, answer.text)
 
 
 def test_after_the_deadline_the_site_is_refused_as_the_link_is(engine, site):

@@ -18,7 +18,16 @@ from makegood.credits.models import Offer
 from makegood.credits.service import claim_offer
 from makegood.kits.http.deps import Claims, Svc, Uow, actor
 from makegood.kits.http.errors import COMMON, CONFLICT, NOT_FOUND
-from makegood.kits.http.fields import MALFORMED, Amount, Body, Currency, CustomerId, Instant, Out
+from makegood.kits.http.fields import (
+    MALFORMED,
+    Amount,
+    Body,
+    Currency,
+    CustomerId,
+    Instant,
+    OfferId,
+    Out,
+)
 
 router = APIRouter(prefix="/api", tags=["claims"], responses=COMMON)
 
@@ -70,7 +79,7 @@ def customer_offers(
     responses={**NOT_FOUND, **CONFLICT, **MALFORMED},
 )
 def claim(
-    offer_id: int,
+    offer_id: OfferId,
     uow: Uow,
     svc: Svc,
     caller: Claims,

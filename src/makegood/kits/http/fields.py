@@ -92,6 +92,7 @@ IncidentId = Annotated[int, Path(ge=1, le=SMALL_ID, description="The incident id
 CampaignId = Annotated[int, Path(ge=1, le=SMALL_ID, description="The campaign id.")]
 BatchId = Annotated[int, Path(ge=1, le=SMALL_ID, description="The export batch id.")]
 MessageId = Annotated[int, Path(ge=1, le=BIG_ID, description="The message id.")]
+OfferId = Annotated[int, Path(ge=1, le=BIG_ID, description="The offer id.")]
 CustomerId = Annotated[
     Text, Path(min_length=1, max_length=200, description="The company's own customer id.")
 ]
