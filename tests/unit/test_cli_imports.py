@@ -27,7 +27,7 @@ NOT_FOR_HELP = HEAVY | {"sqlalchemy", "pydantic", "pydantic_settings", "alembic"
 EVERY_COMMAND = {
     "init", "serve", "send", "worker", "mailbox", "bounces", "dkim", "demo", "report", "audit",
     "customers", "sources", "incidents", "impact", "campaigns", "credits", "billing",
-    "keys", "users",
+    "keys", "users", "policy",
 }  # fmt: skip
 
 # Runs in a fresh interpreter: imports the CLI (or runs it with the given arguments),

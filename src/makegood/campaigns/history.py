@@ -22,10 +22,14 @@ class CreditHistory:
 
 
 def load_history(
-    session: Session, incident: Incident, policy: Policy, now: datetime
+    session: Session, incident: Incident, policy: Policy, now: datetime, without_own: bool = False
 ) -> CreditHistory:
+    """Credits the incident's customers already have, as the policy's limits count them;
+    ``without_own`` leaves out the incident's own (a backtest of a past incident)."""
     history = CreditHistory()
     impacted = "JOIN impacts i ON i.customer_id = l.customer_id AND i.incident_id = :incident"
+    if without_own:
+        impacted += " AND l.incident_id <> :incident"
     params: dict[str, object] = {"incident": incident.id}
     if policy.limits.max_percent_per_statement is not None:
         rows = session.execute(

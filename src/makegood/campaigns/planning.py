@@ -260,6 +260,28 @@ def _decisions(
         )
 
 
+def decide_all(
+    session: Session,
+    incident: Incident,
+    policy: Policy,
+    holdout: Decimal,
+    now: datetime,
+    excluded: Counter[str],
+) -> Iterator[PlannedOffer]:
+    """What ``plan`` would decide for every impact of the incident, writing nothing:
+    the same decisions, with the customers' credit history less this incident's own
+    credits (so a past incident is decided as if it had not been credited yet)."""
+    history = load_history(session, incident, policy, now, without_own=True)
+    return _decisions(session, incident, policy, holdout, history, now, _NO_CAMPAIGN, excluded)
+
+
+class _Unsaved:
+    id = 0
+
+
+_NO_CAMPAIGN: Any = _Unsaved()
+
+
 def _incident_facts(incident: Incident, now: datetime) -> IncidentFacts:
     minutes = int(((incident.end_at or now) - incident.start_at).total_seconds()) // 60
     return IncidentFacts(tuple(incident.services), incident.severity, incident.cause, minutes)

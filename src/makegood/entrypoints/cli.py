@@ -99,6 +99,11 @@ COMMANDS = (
         "Campaigns: the remedy plan for an incident, approved, then executed.",
     ),
     LazyCommand(
+        "policy",
+        "makegood.reports.backtest_cli:app",
+        "Policies: try one on past incidents before adopting it.",
+    ),
+    LazyCommand(
         "credits",
         "makegood.credits.cli:app",
         "Credits: the ledger of what customers were given.",
