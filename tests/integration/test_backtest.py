@@ -7,20 +7,25 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import func, select
 
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import plan
+from makegood.console.users import add_user
 from makegood.credits.models import LedgerEntry, Offer
 from makegood.db.uow import UnitOfWork
+from makegood.entrypoints.app import create_app
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import cli
 from tests.support import truth as gt
-from tests.support.delivery import executed
+from tests.support.delivery import executed, settings
+from tests.support.server import MovableClock, served
 from tests.support.world import SECRET, SEED_POLICY
 
 COUNTED = (Campaign, Offer, LedgerEntry, Message, AuditEntry)
@@ -114,3 +119,41 @@ def test_two_policies_side_by_side_and_the_customers_whose_remedy_changes(
     assert all(
         r["policy"].startswith("claim ") and r["against"].startswith("automatic ") for r in rows
     )
+
+
+def test_a_draft_plan_shows_its_policy_replayed_over_the_last_year(
+    engine, database_url, world, sink
+):
+    _, port = sink
+    executed(engine, world.shipping)
+    with UnitOfWork(engine) as uow:
+        draft = plan(
+            uow.session, world.streaming, parse_policy(SEED_POLICY), Decimal(0), gt.NOW, "cx"
+        )
+        add_user(uow.session, "vic", "viewer", "a long enough password", gt.NOW, "t", "Vic")
+        granted = uow.session.scalar(
+            select(func.sum(LedgerEntry.amount_minor)).where(
+                LedgerEntry.incident_id == world.shipping
+            )
+        )
+        uow.commit()
+    config = settings(database_url, port).model_copy(update={"base_url": "http://127.0.0.1"})
+    with (
+        served(create_app(config, MovableClock(gt.NOW))) as base,
+        httpx.Client(base_url=base, timeout=30) as web,
+    ):
+        form = web.get("/console/login")
+        web.post(
+            "/console/login",
+            data={
+                "csrf": re.search(r'name="csrf" value="([^"]+)"', form.text).group(1),
+                "username": "vic",
+                "password": "a long enough password",
+            },
+        )
+        shown = web.get(f"/console/campaigns/{draft.id}").text
+    panel = shown[shown.index('id="backtest"') :][:2000]
+    assert "This policy over the last 12 months" in panel
+    assert "1 other incident" in panel
+    # The shipping incident's credits, all automatic: the replay costs what was granted.
+    assert panel.count(f"{Decimal(granted) / 100:.2f} USD") == 2

@@ -8,6 +8,8 @@ the background and a live progress bar fed by a small JSON endpoint.
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +44,8 @@ from makegood.db.uow import UnitOfWork
 from makegood.incidents.models import Incident
 from makegood.kits.http.deps import Svc
 from makegood.kits.root import Root
+from makegood.policy.schema import parse_policy
+from makegood.reports import backtest
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,6 +94,35 @@ def _approvals(session: Session, campaign_id: int) -> list[Approval]:
     )
 
 
+def _replay(session: Session, campaign: Any, now: datetime) -> dict[str, Any]:
+    """The draft's policy replayed over the other incidents of the last 12 months:
+    what it would have cost, beside what was actually credited."""
+    since = now - timedelta(days=365)
+    others = [
+        i for i in backtest.incidents_for(session, None, since) if i.id != campaign.incident_id
+    ]
+    found = backtest.backtest(
+        session, parse_policy(campaign.policy_source), others, now, Decimal(0)
+    )
+    would: Counter[str] = Counter()
+    likely: Counter[str] = Counter()
+    actual: Counter[str] = Counter()
+    for one in found:
+        would.update(one.totals)
+        for currency, (mid, _, _) in one.expected.items():
+            likely[currency] += mid - one.claim_totals[currency]
+        for by in one.actual.values():
+            actual.update(by)
+    return {
+        "incidents": len(found),
+        "offers": sum(one.offers for one in found),
+        "cost": [{"currency": c, "minor": m} for c, m in sorted((would + likely).items())],
+        "offered": [{"currency": c, "minor": m} for c, m in sorted(would.items())],
+        "actual": [{"currency": c, "minor": m} for c, m in sorted(actual.items())],
+        "since": since,
+    }
+
+
 def _show(
     request: Request,
     svc: Root,
@@ -119,6 +152,7 @@ def _show(
         by_language = letters.languages(session, campaign, renderer(svc), svc.settings.company)[
             "letters"
         ]
+        replay = _replay(session, campaign, svc.now()) if campaign.status == "draft" else None
     run = runs(svc).get(campaign_id)
     if message is None and run is not None and run.error:
         message = {"kind": "error", "text": f"Execution stopped: {run.error}"}
@@ -144,6 +178,7 @@ def _show(
         already_approved=user.username in approved_by,
         can_operate=user.can("operator"),
         short_digest=(campaign.policy_digest or "")[:12],
+        replay=replay,
     )
     if letter and letter.get("html"):
         response.headers["Content-Security-Policy"] = letter_csp(letter["html"])
