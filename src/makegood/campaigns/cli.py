@@ -202,18 +202,28 @@ def execute_(
 
 
 def _warn_generated(app_: Any, campaign_id: int) -> None:
-    """Say, before anything is sent, which letters carry no summary a person wrote."""
+    """Say, before anything is sent, which letters carry no summary a person wrote.
+
+    Only words for a person, after the work is done and reported: with --json nothing
+    is looked up, and a database gone for a moment is waited for."""
     from makegood.campaigns.preview import languages
     from makegood.campaigns.service import get
+    from makegood.db.retry import retrying
     from makegood.messaging.rendering import Renderer
 
-    with app_.uow() as uow:
-        campaign = get(uow.session, campaign_id)
-        found = languages(
-            uow.session, campaign, Renderer(app_.settings.templates_dir), app_.settings.company
-        )
-        incident_id = campaign.incident_id
-    if found["generated_summaries"] and not app_.json:
+    if app_.json:
+        return
+
+    def look() -> tuple[dict[str, Any], int]:
+        with app_.uow() as uow:
+            campaign = get(uow.session, campaign_id)
+            found = languages(
+                uow.session, campaign, Renderer(app_.settings.templates_dir), app_.settings.company
+            )
+            return found, campaign.incident_id
+
+    found, incident_id = retrying(look)
+    if found["generated_summaries"]:
         listed = ", ".join(f"{tag} ({n})" for tag, n in found["generated_summaries"].items())
         app_.err.print(
             f"[yellow]No summary is written for letters in {listed}[/yellow]: they say what "

@@ -30,6 +30,7 @@ from makegood.credits.models import Offer
 from makegood.credits.offers import StagedOffer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
+from makegood.db.retry import retrying
 from makegood.db.uow import UnitOfWork
 from makegood.incidents.models import Incident
 from makegood.messaging import queue
@@ -68,16 +69,23 @@ def execute(
     chunk_size: int = 25_000,
     progress: Progress | None = None,
 ) -> ExecuteResult:
-    """Run chunks until no planned offer is left; each chunk commits on its own."""
+    """Run chunks until no planned offer is left; each chunk commits on its own.
+
+    A chunk the database lost (a restart, a killed backend) is run again once it is
+    back: it takes the offers still planned, so none is granted twice. (A chunk whose
+    commit went through unanswered is not counted in the result.)"""
     total = ExecuteResult()
     sealer = Sealer(secret_key)
     after = 0  # keyset: never rescan offers an earlier chunk already moved on
-    while True:
+
+    def one_chunk() -> tuple[bool, ExecuteResult, int]:
         with UnitOfWork(engine) as uow:
-            done, chunk, after = execute_chunk(
-                uow.session, campaign_id, now, actor, sealer, chunk_size, after
-            )
+            outcome = execute_chunk(uow.session, campaign_id, now, actor, sealer, chunk_size, after)
             uow.commit()
+        return outcome
+
+    while True:
+        done, chunk, after = retrying(one_chunk)
         total.add(chunk)
         if progress is not None:
             progress(chunk.granted + chunk.offered)

@@ -64,11 +64,17 @@ _DRIVER_MESSAGE_MAX = 200
 
 
 def database_error(exc: BaseException, where: str = "") -> DatabaseError:
-    """A one-line DatabaseError from a SQLAlchemy DBAPIError, from the driver's own
-    first line only: its later lines (PostgreSQL's DETAIL) and the SQL may hold data."""
+    """A one-line DatabaseError from a SQLAlchemy DBAPIError (or a driver's own error
+    that reached us unwrapped), from the driver's own first line only: its later lines
+    (PostgreSQL's DETAIL) and the SQL may hold data."""
     name = type(exc).__name__
-    reason, meaning = _DATABASE_REASONS.get(name, ("failed", "failed"))
+    # A driver's own error names its cause (AdminShutdown); its DB-API class says
+    # what that means (OperationalError).
+    kind = next((k.__name__ for k in type(exc).__mro__ if k.__name__ in _DATABASE_REASONS), name)
+    reason, meaning = _DATABASE_REASONS.get(kind, ("failed", "failed"))
     driver = getattr(exc, "orig", None)
+    if driver is None and not hasattr(exc, "statement"):
+        driver = exc  # the driver's own error, not wrapped: no SQL around its message
     first = str(driver if driver is not None else name).strip().splitlines()
     detail = first[0].strip() if first else name
     if len(detail) > _DRIVER_MESSAGE_MAX:

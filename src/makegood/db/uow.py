@@ -7,6 +7,7 @@ from functools import lru_cache
 from types import TracebackType
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from makegood.db.lengths import guard_lengths
@@ -41,7 +42,14 @@ class UnitOfWork:
     ) -> None:
         # close() rolls back whatever was not committed, and leaves loaded objects
         # readable (detached) rather than expired.
-        self.session.close()
+        try:
+            self.session.close()
+        except DBAPIError as lost:
+            # The connection died (a restart, a killed backend) before the rollback:
+            # the server rolled the transaction back when it went, so there is nothing
+            # left to undo. Say nothing here; the block's own error, if any, goes on.
+            if not lost.connection_invalidated:
+                raise
 
     def commit(self) -> None:
         self.session.commit()

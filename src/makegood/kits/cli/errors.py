@@ -57,12 +57,22 @@ def as_user_error(exc: BaseException, database_url: str | None = None) -> Makego
     sa = sys.modules.get("sqlalchemy.exc")
     if sa is None:  # SQLAlchemy never loaded, so this cannot be one of its errors
         return None
-    if isinstance(exc, sa.DBAPIError):
+    if isinstance(exc, sa.DBAPIError) or _from_driver(exc):
         return database_error(exc, _shown_url(database_url))
     if isinstance(exc, sa.ArgumentError):
         # Raised while an engine is made from a URL nobody can connect with.
         return ConfigurationError(f"database URL: {exc}")
     return None
+
+
+def _from_driver(exc: BaseException) -> bool:
+    """An error the database driver raised itself, not wrapped by SQLAlchemy: code that
+    works on the driver's connection directly (the outbox's group commit) gets these."""
+    for name in ("psycopg", "sqlite3"):
+        driver = sys.modules.get(name)
+        if driver is not None and isinstance(exc, driver.Error):
+            return True
+    return False
 
 
 def show_error(exc: BaseException, as_json: bool) -> None:

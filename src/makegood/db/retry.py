@@ -1,0 +1,57 @@
+"""A unit of work run again when the database went away under it.
+
+A restarted server, a backend killed by an operator (``pg_terminate_backend``) or a
+connection cut by the network fails the transaction in flight; the pool has already
+thrown that connection away (the next checkout is pinged first), so running the whole
+unit of work again on a fresh one is safe whenever the unit is idempotent, as
+makegood's resumable steps are: each picks up from the state the database holds.
+While the server is down (restarting, refusing connections) the attempts back off.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Long enough for a server restart or a failover; then the error is the user's to see.
+PATIENCE_SECONDS = 60.0
+FIRST_WAIT = 0.1
+MAX_WAIT = 5.0
+_DRIVER_CLASSES = ("OperationalError", "InterfaceError")
+
+
+def went_away(exc: BaseException) -> bool:
+    """The connection was lost, or the server cannot be reached or is shutting down or
+    starting up: worth trying the unit of work again. Refusals (a broken constraint, a
+    bad value) are not. Code on the driver's own connection (the outbox's group commit)
+    sees the driver's errors unwrapped; PEP 249 names their classes alike."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    return any(k.__name__ in _DRIVER_CLASSES for k in type(exc).__mro__)
+
+
+def retrying(
+    unit: Callable[[], T],
+    patience: float = PATIENCE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``unit()``, run again with a growing wait while the database is away, for at
+    most ``patience`` seconds; then its last error is raised."""
+    deadline = time.monotonic() + patience
+    wait = FIRST_WAIT
+    while True:
+        try:
+            return unit()
+        except Exception as exc:
+            if not went_away(exc) or time.monotonic() + wait > deadline:
+                raise
+            log.warning("database went away (%s); trying again in %.1f s", type(exc).__name__, wait)
+        sleep(wait)
+        wait = min(wait * 2, MAX_WAIT)
