@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PYTEST_XDIST ?= -n 4 --dist loadfile --no-loadscope-reorder
 BROWSER_PYTEST_ARGS ?=
 
-.PHONY: install install-tool system-packages demo test test-cluster lint typecheck unit bench-small bench
+.PHONY: install install-tool system-packages demo test test-cluster lint typecheck unit bench-small bench chaos
 
 .venv/.synced: pyproject.toml uv.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -35,8 +35,8 @@ demo: install
 	$(UV) run --locked makegood demo
 
 lint: install
-	$(UV) run --locked ruff check src tests bench
-	$(UV) run --locked ruff format --check src tests bench
+	$(UV) run --locked ruff check src tests bench chaos
+	$(UV) run --locked ruff format --check src tests bench chaos
 	$(UV) run --locked lint-imports
 
 typecheck: install
@@ -55,6 +55,20 @@ test: system-packages lint typecheck
 # by scripts/spark-standalone: two minutes of a machine's cores, so not in `make test`.
 test-cluster: system-packages install
 	$(UV) run --locked pytest -m cluster tests/e2e/test_spark_cluster.py $(PYTEST_ARGS)
+
+# Proof under faults (docs/reliability.md): processes killed at random points, the
+# database restarted, bad relays, fuzzed input, long load and security checks, each
+# writing its figures to chaos/results/. About an hour; not part of `make test`.
+# `make chaos CHAOS_ARGS=--quick` is the short seeded version. Every script runs; the
+# target fails if any promise broke.
+CHAOS_ARGS ?=
+CHAOS = relays kills database security load
+chaos: system-packages install
+	@failed=""; for script in $(CHAOS); do \
+	  echo "== chaos/$$script.py $(CHAOS_ARGS)"; \
+	  $(UV) run --locked python chaos/$$script.py $(CHAOS_ARGS) || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "chaos: promises broken in:$$failed"; exit 1; fi
 
 unit: install
 	$(UV) run --locked pytest tests/unit $(PYTEST_ARGS)
