@@ -62,7 +62,7 @@ test-cluster: system-packages install
 # `make chaos CHAOS_ARGS=--quick` is the short seeded version. Every script runs; the
 # target fails if any promise broke.
 CHAOS_ARGS ?=
-CHAOS = relays kills database security load
+CHAOS = relays kills database fuzz security load
 chaos: system-packages install
 	@failed=""; for script in $(CHAOS); do \
 	  echo "== chaos/$$script.py $(CHAOS_ARGS)"; \

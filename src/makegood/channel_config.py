@@ -10,24 +10,38 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
 
 
-def read_secret_files(data: Any) -> Any:
+def read_secret_files(cls: type[BaseModel], data: Any) -> Any:
     """Each ``X_file`` setting given: ``X`` is read from that file (its content, without
     the final newline), so secrets can come from mounted files rather than variables."""
     if not isinstance(data, dict):
         return data
-    for key in [k for k in data if k.endswith("_file") and data[k]]:
+    # Only the model's own X_file settings: any other key is refused as unknown, unread.
+    for key in [k for k in data if k.endswith("_file") and k in cls.model_fields and data[k]]:
         secret = key.removesuffix("_file")
         path = Path(str(data[key])).expanduser()
+        shown = str(path) if str(path).isprintable() else repr(str(path))
         try:
             data[secret] = path.read_text("utf-8").removesuffix("\n").removesuffix("\r")
         except OSError as exc:
-            raise ValueError(f"{key}: {path} cannot be read ({exc.strerror})") from None
+            raise _unreadable(key, shown, f"cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:  # its bytes are never shown: they are the secret
+            raise _unreadable(key, shown, f"is not UTF-8 text (byte {exc.start + 1})") from None
+        except ValueError:  # a NUL in the name
+            raise _unreadable(key, repr(str(path)), "is not a file name") from None
     return data
+
+
+def _unreadable(key: str, path: str, reason: str) -> PydanticCustomError:
+    """The model's error, which names the ``X_file`` setting in ``key`` of its context."""
+    return PydanticCustomError(
+        "secret_file", "{key}: {path} {reason}", {"key": key, "path": path, "reason": reason}
+    )
 
 
 def _web_address(value: str) -> str:
@@ -35,6 +49,17 @@ def _web_address(value: str) -> str:
     if value and not _URL.match(value):
         raise ValueError(f"{value!r} is not an http:// or https:// address")
     return value
+
+
+class DkimSettings(BaseModel):
+    """DKIM signing of every outgoing email (``[dkim]``, ``MAKEGOOD_DKIM__*``); off
+    while unset. ``makegood dkim keygen`` makes a key and the DNS record to publish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = ""  # d=: the domain the signature speaks for (the From's, to align DMARC)
+    selector: str = ""  # s=: the record is published at SELECTOR._domainkey.DOMAIN
+    private_key_file: Path | None = None  # PEM: RSA (2048 bits) or ed25519
 
 
 class SmsSettings(BaseModel):

@@ -3,6 +3,7 @@ environment variables (which win), then command-line options (which win over bot
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,6 +32,7 @@ from pydantic_settings import (
 
 from makegood.channel_config import (
     BounceSettings,
+    DkimSettings,
     DomainLimits,
     SmsSettings,
     WebhookChannelSettings,
@@ -120,7 +122,7 @@ class WebSettings(BaseModel):
     alertmanager_token: SecretStr = SecretStr("")
     alertmanager_token_file: Path | None = None
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(read_secret_files)
 
 
 class StripeSettings(BaseModel):
@@ -134,7 +136,7 @@ class StripeSettings(BaseModel):
     # Stripe's API; another address for a test server.
     api_base: str = "https://api.stripe.com"
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(read_secret_files)
 
 
 class BillingSettings(BaseModel):
@@ -154,18 +156,7 @@ class BillingSettings(BaseModel):
     backoff_max_seconds: float = Field(default=3600, ge=0)
     timeout_seconds: float = Field(default=30, gt=0)
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
-
-
-class DkimSettings(BaseModel):
-    """DKIM signing of every outgoing email (``[dkim]``, ``MAKEGOOD_DKIM__*``); off
-    while unset. ``makegood dkim keygen`` makes a key and the DNS record to publish."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    domain: str = ""  # d=: the domain the signature speaks for (the From's, to align DMARC)
-    selector: str = ""  # s=: the record is published at SELECTOR._domainkey.DOMAIN
-    private_key_file: Path | None = None  # PEM: RSA (2048 bits) or ed25519
+    _secrets_from_files = model_validator(mode="before")(read_secret_files)
 
 
 class SparkSettings(BaseModel):
@@ -251,7 +242,7 @@ class Settings(BaseSettings):
             raise ValueError(f"use sqlite:///FILE or postgresql://USER@HOST/NAME ({found})")
         return value.strip()
 
-    _secrets_from_files = model_validator(mode="before")(lambda data: read_secret_files(data))
+    _secrets_from_files = model_validator(mode="before")(read_secret_files)
 
     @field_validator("now")
     @classmethod
@@ -289,6 +280,10 @@ class _TomlFile(TomlConfigSettingsSource):
             return super()._read_file(file_path)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{_shown(file_path)}: not valid TOML ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"{_shown(file_path)}: not UTF-8 text (byte {exc.start + 1})"
+            ) from None
         except OSError as exc:
             raise ConfigurationError(
                 f"{_shown(file_path)}: cannot be read ({exc.strerror})"
@@ -303,6 +298,10 @@ def settings_problems(exc: ValidationError, given: Mapping[str, object]) -> list
     problems = []
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "secret_file":  # told by the model; the X_file key is the place
+            key = str(error.get("ctx", {}).get("key", ""))
+            loc, message = (*loc, key), message.removeprefix(f"{key}: ")
         where = _origin(loc, given, in_file)
         key = ".".join(loc)
         if error["type"] == "extra_forbidden":
@@ -310,9 +309,42 @@ def settings_problems(exc: ValidationError, given: Mapping[str, object]) -> list
             hint = f" (did you mean {_spelt(guess, where)!r}?)" if guess else ""
             problems.append(f"{where}: unknown key {key!r}{hint}")
         else:
-            message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{where}: {key}: {message}")
     return problems
+
+
+def environment_problems(exc: Exception) -> list[str]:
+    """pydantic-settings could not read a MAKEGOOD_* variable: a table or list given in
+    one variable must be JSON. Each such variable named, never its value (a secret)."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    prefix = ENV_PREFIX + (field[1] if field else "").upper()
+    named = [n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__")]
+    bad = [n for n in named if _structured(n) and not _json(os.environ[n])]
+    return [
+        f"environment variable {name}: {name[len(ENV_PREFIX) :].lower().replace('__', '.')}: "
+        "not valid JSON; write a table as JSON, or each of its keys in a variable of its own"
+        for name in sorted(bad or named)
+    ] or [f"environment: {exc}"]
+
+
+def _structured(name: str) -> bool:
+    """Whether the variable sets a table or a list (which pydantic-settings reads as JSON)."""
+    model: type[BaseModel] = Settings
+    for part in name[len(ENV_PREFIX) :].lower().split("__"):
+        field = model.model_fields.get(part)
+        kind = None if field is None else field.annotation
+        if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            return kind is not None and get_origin(kind) in (dict, list)
+        model = kind
+    return True
+
+
+def _json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _shown(path: Any) -> str:
@@ -323,7 +355,7 @@ def _file_data() -> dict[str, Any]:
     try:
         with CONFIG_FILE.open("rb") as fh:
             return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
         return {}
 
 

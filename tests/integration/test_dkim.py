@@ -13,7 +13,7 @@ import pytest
 
 from makegood.adapters.dkim_signing import new_key, sample_verifies
 from makegood.adapters.smtp import SmtpChannel
-from makegood.config import DkimSettings
+from makegood.channel_config import DkimSettings
 from makegood.messaging.ports import Envelope
 from makegood.messaging.rendering import Letter
 from tests.support.delivery import executed, send, settings

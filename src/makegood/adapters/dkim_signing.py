@@ -17,7 +17,8 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from makegood.config import DkimSettings, Settings
+from makegood.channel_config import DkimSettings
+from makegood.config import Settings
 from makegood.core.errors import ConfigurationError
 from makegood.messaging import mime
 from makegood.messaging.rendering import Letter

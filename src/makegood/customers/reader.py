@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -24,6 +27,8 @@ from makegood.customers.rules import COLUMNS, OPTIONAL
 
 BATCH_ROWS = 50_000
 HEADER_BYTES = 1 << 20  # a header line longer than this is not a customers file
+# Arrow's words for a row of the wrong number of fields; its rows count the header.
+_UNEVEN = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 # (row, column, message); the column is "" when the whole row is at fault.
 Problem = tuple[int, str, str]
 
@@ -119,8 +124,10 @@ def _parquet_batches(path: Path) -> Iterator[TextBatch]:
 
 
 def _csv_batches(path: Path) -> Iterator[TextBatch]:
-    header = _csv_header(path)
+    header, alone = _csv_header(path)
     _check_columns(header, path)
+    if alone:  # the CSV reader cannot read a header without a line end: no rows either way
+        return
     wanted = [c for c in COLUMNS if c in header]
     unread: list[Problem] = []
 
@@ -133,20 +140,22 @@ def _csv_batches(path: Path) -> Iterator[TextBatch]:
         )
         return "skip"
 
-    reader = pacsv.open_csv(
-        path,
-        # One thread: the parser then knows each bad row's number.
-        read_options=pacsv.ReadOptions(block_size=1 << 23, use_threads=False),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=uneven),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=wanted,
-            # Bytes, not text: a value that is not UTF-8 is then one row's problem.
-            column_types={name: pa.binary() for name in wanted},
-            strings_can_be_null=False,
-        ),
-    )
+    def reader() -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
+            path,
+            # One thread: the parser then knows each bad row's number.
+            read_options=pacsv.ReadOptions(block_size=1 << 23, use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=uneven),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=wanted,
+                # Bytes, not text: a value that is not UTF-8 is then one row's problem.
+                column_types={name: pa.binary() for name in wanted},
+                strings_can_be_null=False,
+            ),
+        )
+
     number, skipped = 0, 0
-    for batch in reader:
+    for batch in _read(reader, unread):
         rows = []
         for _ in range(batch.num_rows):
             number += 1
@@ -163,11 +172,57 @@ def _csv_batches(path: Path) -> Iterator[TextBatch]:
         yield TextBatch([], {name: [] for name in COLUMNS}, list(unread))
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The CSV's column names, read the way the CSV reader will (compressed or not)."""
+def _read(
+    reader: Callable[[], pacsv.CSVStreamingReader], unread: list[Problem]
+) -> Iterator[pa.RecordBatch]:
+    """The CSV reader's batches. A row of the wrong number of fields whose text is not
+    UTF-8 cannot be handed to ``uneven``: Arrow tells it on stderr as an ignored error
+    and stops. The row is reported like the others; the rest of the file goes unread."""
+    try:
+        with _quiet():
+            batches = reader()
+        while True:
+            with _quiet():
+                batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
+    except pa.ArrowInvalid as exc:
+        found = _UNEVEN.search(str(exc))
+        if found is None:
+            raise
+        row, expected, actual = map(int, found.groups())
+        unread.append(
+            (row - 1, "", f"has {actual} fields; the header has {expected} (not read further)")
+        )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep Arrow's ignored errors from the row handler off stderr: never a traceback."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _csv_header(path: Path) -> tuple[list[str], bool]:
+    """The CSV's column names, read the way the CSV reader will (compressed or not), and
+    whether the header is all the file holds."""
     with pa.input_stream(str(path), compression="detect") as raw:
         head = raw.read(HEADER_BYTES)
-    line = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
+    # Lines end in \n, \r\n or a bare \r, as the CSV reader has them.
+    end = re.search(b"\r\n?|\n", head)
+    line, rest = (head[: end.start()], head[end.end() :]) if end else (head, b"")
+    alone = not rest.strip(b"\r\n") and len(head) < HEADER_BYTES
+    line = line.removeprefix(b"\xef\xbb\xbf")
     if not line.strip():
         raise InvalidInputError(f"{path}, line 1: the header is empty")
     try:
@@ -176,7 +231,7 @@ def _csv_header(path: Path) -> list[str]:
         raise InvalidInputError(
             f"{path}, line 1: the header is not UTF-8 text (byte {exc.start + 1})"
         ) from None
-    return next(csv.reader([text]))
+    return next(csv.reader([text])), alone
 
 
 def _check_columns(names: list[str], path: Path) -> None:
@@ -202,6 +257,28 @@ def _check_types(schema: pa.Schema, path: Path) -> None:
             raise InvalidInputError(
                 f"{path}: column {name} must be a date or text, not a timestamp"
             )
+        if not _readable(kind):
+            raise InvalidInputError(f"{path}: column {name} is stored as {kind}; store it as text")
+
+
+def _readable(kind: pa.DataType) -> bool:
+    """A type whose values have a text of their own: not lists, structs, maps, times."""
+    if pa.types.is_dictionary(kind):
+        return _readable(kind.value_type)
+    return any(
+        test(kind)
+        for test in (
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_integer,
+            pa.types.is_decimal,
+            pa.types.is_date,
+            pa.types.is_boolean,
+            pa.types.is_null,
+        )
+    )
 
 
 def _as_text(batch: pa.RecordBatch, rows: list[int]) -> TextBatch:
@@ -216,6 +293,8 @@ def _as_text(batch: pa.RecordBatch, rows: list[int]) -> TextBatch:
 
 def _texts(array: pa.Array, name: str, rows: list[int], problems: list[Problem]) -> list[str]:
     """The column as text; a value that is not UTF-8 becomes a problem at its row."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()  # its values, each read like any other
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         array = array.cast(pa.binary())  # Parquet does not promise valid UTF-8 either

@@ -199,7 +199,8 @@ def check_date(text: str) -> date:
 def usable_id(text: str) -> str | None:
     """A row's customer id when it could be stored, whatever else is wrong with the row."""
     value = text.strip()
-    return value if value and length_problem(value, LIMITS["customer_id"]) is None else None
+    fits = "\x00" not in value and length_problem(value, LIMITS["customer_id"]) is None
+    return value if value and fits else None
 
 
 def validate_row(raw: dict[str, str]) -> CustomerRow:
@@ -213,6 +214,9 @@ def validate_row(raw: dict[str, str]) -> CustomerRow:
             if column not in OPTIONAL:
                 problems.append((column, "is empty"))
             return value
+        if "\x00" in value:  # PostgreSQL text cannot hold it; SQLite would, alone
+            problems.append((column, "contains a NUL character"))
+            return None
         limit = LIMITS.get(column)
         too_long = length_problem(value, limit)
         # A code a little too long ("USA") is better told by its own check; free text,

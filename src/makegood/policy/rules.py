@@ -4,12 +4,14 @@ integer minor units out, no I/O. The plan calls this once per impacted customer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
+from makegood.core.errors import InvalidInputError
 from makegood.core.money import Money
 from makegood.policy.schema import Amount, Policy, Pricing, Rule
 
 HUNDRED = Decimal(100)
+MAX_MINOR = 2**63 - 1  # ledger amounts are BIGINTs of minor units
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +78,30 @@ def decide(
     raw = _amount(rule.amount, incident, customer, magnitude)
     if raw is None:
         return Excluded("no_amount_for_currency")
-    amount = to_minor(raw, customer.currency, policy.limits.rounding_mode)
+    where = f'rules[{policy.rules.index(rule) + 1}] ("{rule.name}").amount'
+    amount = to_minor(raw, customer.currency, policy.limits.rounding_mode, where)
     capped_amount = _capped(policy, customer, history, amount)
     if capped_amount <= 0:
         return Excluded("cap_reached" if amount > 0 else "below_minimum")
-    minimum = to_minor(policy.limits.minimum, customer.currency, ROUND_CEILING)
+    minimum = to_minor(policy.limits.minimum, customer.currency, ROUND_CEILING, "limits.minimum")
     if capped_amount < minimum:
         return Excluded("below_minimum")
     return Offered(rule.name, rule.mode, capped_amount, rule.claim_days, capped_amount < amount)
 
 
-def to_minor(major: Decimal, currency: str, rounding: str) -> int:
-    return Money.rounded(major, currency, rounding).minor
+def to_minor(major: Decimal, currency: str, rounding: str, where: str = "amount") -> int:
+    """Minor units; an amount no ledger entry holds (a BIGINT of minor units) is an
+    error naming the policy key that gave it."""
+    try:
+        minor = Money.rounded(major, currency, rounding).minor
+    except InvalidOperation:  # more digits than a Decimal holds: far too large as well
+        minor = MAX_MINOR + 1
+    if abs(minor) > MAX_MINOR:
+        raise InvalidInputError(
+            f"policy: {where}: comes to {major:.3E} {currency} for one customer, "
+            "more than a credit can hold"
+        )
+    return minor
 
 
 def _exclusion(
@@ -163,7 +177,10 @@ def _capped(policy: Policy, customer: CustomerFacts, history: History, amount: i
     if limits.max_percent_per_statement is not None:
         room = (
             to_minor(
-                price * limits.max_percent_per_statement / HUNDRED, customer.currency, ROUND_FLOOR
+                price * limits.max_percent_per_statement / HUNDRED,
+                customer.currency,
+                ROUND_FLOOR,
+                "limits.max_percent_per_statement",
             )
             - history.on_statement_minor
         )
@@ -171,7 +188,10 @@ def _capped(policy: Policy, customer: CustomerFacts, history: History, amount: i
     if limits.max_percent_per_window is not None:
         room = (
             to_minor(
-                price * limits.max_percent_per_window / HUNDRED, customer.currency, ROUND_FLOOR
+                price * limits.max_percent_per_window / HUNDRED,
+                customer.currency,
+                ROUND_FLOOR,
+                "limits.max_percent_per_window",
             )
             - history.in_window_minor
         )

@@ -28,6 +28,9 @@ from makegood.core.money import currency_exponent, parse_decimal
 # The most characters a policy's or a rule's name may have: what a campaign's
 # policy_name and an offer's rule hold (tests/unit/test_policy.py keeps them equal).
 NAME_MAX = 200
+# The longest look back a policy may ask for (credit history, earlier incidents): a
+# hundred years, well within the calendar.
+MAX_DAYS = 36_500
 ROUNDING = {
     "half_up": ROUND_HALF_UP,
     "half_even": ROUND_HALF_EVEN,
@@ -203,7 +206,7 @@ class Exclusions(Strict):
     countries: list[str] = []
     plans: list[str] = []
     causes: list[str] = []
-    compensated_within_days: int | None = Field(default=None, ge=1)
+    compensated_within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
 
 
 class Limits(Strict):
@@ -212,7 +215,7 @@ class Limits(Strict):
         "half_up"
     )
     max_percent_per_statement: Decimal | None = None
-    window_days: int | None = Field(default=None, ge=1)
+    window_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     max_percent_per_window: Decimal | None = None
     budget: dict[str, Decimal] = {}
 
@@ -253,7 +256,7 @@ class SmsLimits(Strict):
 
 class Policy(Strict):
     name: str = Field(max_length=NAME_MAX)
-    version: int = 1
+    version: int = Field(default=1, ge=1, le=2**31 - 1)  # a campaign keeps it in an INTEGER
     rules: list[Rule] = Field(min_length=1)
     exclusions: Exclusions = Exclusions()
     limits: Limits = Limits()

@@ -32,14 +32,17 @@ if TYPE_CHECKING:
 def load_settings(**overrides: Any) -> Settings:
     """Settings from makegood.toml, MAKEGOOD_* variables and these overrides (not None)."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-    from makegood.config import Settings, settings_problems
+    from makegood.config import Settings, environment_problems, settings_problems
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = settings_problems(exc, overrides)
         raise ConfigurationError("invalid settings", problems) from None
+    except SettingsError as exc:
+        raise ConfigurationError("invalid settings", environment_problems(exc)) from None
 
 
 @dataclass

@@ -126,8 +126,10 @@ def install(app: FastAPI) -> None:
             detail = context.get("error", "") if isinstance(context, dict) else ""
             message = f"body: not valid JSON at character {at} ({detail})".replace(" ()", "")
             return error_json(422, "invalid_input", message, "body")
-        place = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(place) or None
+        loc = tuple(first.get("loc", ()))
+        place = [str(p) for p in loc if p not in ("body", "query", "path")]
+        # A body that is missing, or not an object, is at fault as a whole: the body.
+        field = ".".join(place) or ("body" if loc[:1] == ("body",) else None)
         message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
         if len(problems) > 1:
             message += f" (and {len(problems) - 1} more)"
