@@ -184,8 +184,10 @@ class SmtpChannel:
     def _return_path(self, envelope: Envelope, mail: mime.Email) -> str:
         """With ``[bounces] domain`` set, ``prefix+TOKEN@domain`` (VERP): a bounce or a
         complaint then names the message it is about; else the sender's address."""
+        if not self.bounces.domain:
+            return mail.mail_from
         token = bounce_token(self.secret_key, envelope.message_number)
-        if not self.bounces.domain or not token:
+        if not token:
             return mail.mail_from
         return f"{self.bounces.prefix}+{token}@{self.bounces.domain}"
 

@@ -106,9 +106,7 @@ def unsubscribe_customer(secret_key: str, token: str) -> str | None:
 
 
 def _unsubscribe_mac(secret_key: str, customer_id: str) -> str:
-    digest = hmac.new(
-        secret_key.encode(), UNSUBSCRIBE + customer_id.encode(), hashlib.sha256
-    ).digest()
+    digest = hmac.digest(secret_key.encode(), UNSUBSCRIBE + customer_id.encode(), "sha256")
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
@@ -144,5 +142,5 @@ def bounce_message(secret_key: str, token: str) -> int | None:
 
 
 def _bounce_mac(secret_key: str, digits: str) -> str:
-    digest = hmac.new(secret_key.encode(), BOUNCE + digits.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret_key.encode(), BOUNCE + digits.encode(), "sha256")
     return base64.b32encode(digest[:10]).decode().lower()

@@ -25,6 +25,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+async def async_connection(engine: Engine) -> Any:
+    """A psycopg ``AsyncConnection`` in autocommit mode to ``engine``'s PostgreSQL
+    database, made with the engine's own connection arguments: for a statement sent from
+    an event loop without a thread to wait on it."""
+    import psycopg
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return await psycopg.AsyncConnection.connect(*args, autocommit=True, **kwargs)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

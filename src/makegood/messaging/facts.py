@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from makegood.core.clock import parse_instant
@@ -18,6 +18,7 @@ from makegood.core.tokens import Sealer, unsubscribe_token
 from makegood.credits.models import Offer
 from makegood.credits.rules import statement_date
 from makegood.customers.models import Customer
+from makegood.db.bulk import one_of
 from makegood.impact.models import Impact
 from makegood.incidents.models import Incident
 from makegood.messaging.letters import LetterFacts, Shipment
@@ -62,11 +63,11 @@ def load(
         select(*LOADED)
         .join(Offer, Offer.id == Message.offer_id)
         .join(Customer, Customer.customer_id == Message.customer_id)
-        .where(Message.id.in_(ids))
+        .where(one_of(session, Message.id, ids))
         .order_by(Message.id)
     ).all()
     incidents = {
-        i.id: i
+        i.id: IncidentFacts(i.title, i.summary, i.summaries, i.services, i.start_at, i.end_at)
         for i in session.scalars(
             select(Incident).where(Incident.id.in_({row.incident_id for row in rows}))
         )
@@ -75,11 +76,14 @@ def load(
     shipments = _shipments(
         session, [(r.incident_id, r.customer_id) for r in rows if r.kind == "automatic_credit"]
     )
+    base = base_url.rstrip("/")
+    secret_key = sealer.secret_key
     out = []
     for row in rows:
         url = None
         if row.kind == "claim_offer":
-            url = claim_url(base_url, sealer.open(row.payload["sealed_token"]), row.channel)
+            url = claim_url(base, sealer.open(row.payload["sealed_token"]), row.channel)
+        token = unsubscribe_token(secret_key, row.customer_id)
         facts = letter_facts(
             row.kind,
             cast(OfferFacts, row),
@@ -89,16 +93,26 @@ def load(
             shipments.get((row.incident_id, row.customer_id), ()),
             url,
             sent_at,
+            unsubscribe_url(base, token) if token else None,
         )
-        token = unsubscribe_token(sealer.secret_key, row.customer_id)
-        if token:
-            facts = replace(facts, unsubscribe_url=unsubscribe_url(base_url, token))
         out.append(
             Outgoing(
                 row.id, row.campaign_id, row.attempts, row.provider_message_id, facts, row.channel
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    """What a letter reads of its incident, taken once per batch from the ORM object."""
+
+    title: str
+    summary: str
+    summaries: dict[str, str] | None
+    services: list[str] | None
+    start_at: datetime
+    end_at: datetime | None
 
 
 class OfferFacts(Protocol):
@@ -130,7 +144,8 @@ LOADED = (
     Message.provider_message_id,
     Message.channel,
     Message.kind,
-    Message.payload,
+    # Only a claim letter needs its payload (the sealed token): the others' is not read.
+    case((Message.kind == "claim_offer", Message.payload)).label("payload"),
     Offer.incident_id,
     Offer.customer_id,
     Offer.rule,
@@ -154,11 +169,12 @@ def letter_facts(
     kind: str,
     offer: OfferFacts,
     customer: CustomerFacts,
-    incident: Incident,
+    incident: Incident | IncidentFacts,
     percents: Mapping[str, Decimal | None],
     shipments: tuple[Shipment, ...],
     url: str | None,
     sent_at: datetime,
+    unsubscribe: str | None = None,
 ) -> LetterFacts:
     """One letter's facts. An offer not yet executed (a preview of a draft) gets the
     statement date and the deadline it would get if it were executed at ``sent_at``."""
@@ -191,6 +207,7 @@ def letter_facts(
         shipments=shipments,
         phone=customer.phone or "",
         customer_id=offer.customer_id,
+        unsubscribe_url=unsubscribe,
     )
 
 
@@ -204,12 +221,18 @@ def _shipments(
     """Late orders named in late-shipment impacts (the evidence keeps up to five)."""
     if not keys:
         return {}
+    wanted = set(keys)
     found: dict[tuple[int, str], tuple[Shipment, ...]] = {}
+    # By incident and customer apart (each an indexed list), then the exact pairs here:
+    # a list of pairs was a new statement for the database to parse on every batch.
     query = select(Impact.incident_id, Impact.customer_id, Impact.evidence).where(
-        tuple_(Impact.incident_id, Impact.customer_id).in_(keys),
+        Impact.incident_id.in_({incident for incident, _ in wanted}),
+        one_of(session, Impact.customer_id, {customer for _, customer in wanted}),
         Impact.rule == "late_shipment",
     )
     for incident_id, customer_id, evidence in session.execute(query):
+        if (incident_id, customer_id) not in wanted:
+            continue
         findings = json.loads(evidence)  # one object per rule that found the customer
         orders = [
             order

@@ -164,8 +164,14 @@ def what_failed(
     # Clock times alone are only clear when the window starts and ends on one local day.
     if end is not None and start.astimezone(local).date() == end.astimezone(local).date():
         times = (wording.local_time(start, zone, tag), wording.local_time(end, zone, tag))
-        return written_summary(services, times[0], times[1], tag)
-    return written_summary(services, None, None, tag)
+        return _written(tuple(services), times[0], times[1], tag)
+    return _written(tuple(services), None, None, tag)
+
+
+@lru_cache(maxsize=1024)
+def _written(services: tuple[str, ...], start: str | None, end: str | None, tag: str) -> str:
+    # A campaign's letters ask the same few questions: Babel's list formatting once each.
+    return written_summary(services, start, end, tag)
 
 
 def letter_locale(renderer: Renderer, tag: str, default_locale: str) -> str:

@@ -16,9 +16,10 @@ import email.utils
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import Header, decode_header, make_header
 from email.headerregistry import Address
+from functools import lru_cache
 
 from makegood.config import CompanySettings
 from makegood.core.errors import ConfigurationError
@@ -86,16 +87,46 @@ def text_header(value: str) -> str:
 
 
 def _crlf(value: str) -> str:
+    if "\n" not in value:
+        return value
     return value.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+# What is the same for many messages, worked out once: the company's own addresses,
+# the Date of a run, a subject without the reader's name, the letter's language.
+@lru_cache(maxsize=64)
+def _mailbox(name: str, username: str, domain: str) -> tuple[str, str]:
+    """(the header, the bare address) of an Address's parts."""
+    spec = Address(display_name=name, username=username, domain=domain).addr_spec
+    return mailbox_header(name, spec), spec
+
+
+def _date_header(date: datetime) -> str:
+    # Keyed by the offset too: instants that are equal in different zones read differently.
+    return _date_in_zone(date, date.utcoffset())
+
+
+@lru_cache(maxsize=256)
+def _date_in_zone(date: datetime, offset: timedelta | None) -> str:
+    return email.utils.format_datetime(date)
+
+
+_subject_header = lru_cache(maxsize=4096)(text_header)
+_language = lru_cache(maxsize=256)(one_line)
 
 
 def _part(content_type: str, body: str) -> bytes:
     lines = body.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    return _part_head(content_type) + encoded
+
+
+@lru_cache(maxsize=8)
+def _part_head(content_type: str) -> bytes:
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode() + encoded
+    ).encode()
 
 
 def build(
@@ -113,14 +144,15 @@ def build(
     user, _, domain = address.rpartition("@")
     if not user or not domain or CONTROL.search(address) or " " in address:
         raise ValueError(f"{to_address!r} is not an address mail can go to")
+    from_header, mail_from = _mailbox(sender.display_name, sender.username, sender.domain)
     headers: tuple[tuple[str, str], ...] = (
-        ("From", mailbox_header(sender.display_name, sender.addr_spec)),
+        ("From", from_header),
         ("To", mailbox_header(to_name, address)),
-        ("Reply-To", mailbox_header(reply_to.display_name, reply_to.addr_spec)),
-        ("Subject", text_header(letter.subject)),
-        ("Date", email.utils.format_datetime(date)),
+        ("Reply-To", _mailbox(reply_to.display_name, reply_to.username, reply_to.domain)[0]),
+        ("Subject", _subject_header(letter.subject)),
+        ("Date", _date_header(date)),
         ("Message-ID", one_line(msg_id)),
-        ("Content-Language", one_line(letter.locale)),
+        ("Content-Language", _language(letter.locale)),
         ("Auto-Submitted", "auto-generated"),
         ("MIME-Version", "1.0"),
     )
@@ -145,4 +177,4 @@ def build(
         + CRLF
         + f"--{boundary}--\r\n".encode()
     )
-    return Email(sender.addr_spec, address, headers, raw)
+    return Email(mail_from, address, headers, raw)

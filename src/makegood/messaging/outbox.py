@@ -25,14 +25,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from makegood.db.bulk import dialect
+from makegood.db.bulk import dialect, driver_connection, one_of
 from makegood.messaging.models import PENDING_STATES, DeliveryAttempt, Message, Suppression
 
 
@@ -126,7 +125,7 @@ def suppressed(session: Session, wanted: Sequence[tuple[str, str]]) -> set[tuple
             (channel, address)
             for address in session.scalars(
                 select(Suppression.address).where(
-                    Suppression.channel == channel, Suppression.address.in_(addresses)
+                    Suppression.channel == channel, one_of(session, Suppression.address, addresses)
                 )
             )
         )
@@ -160,6 +159,11 @@ def _changes(o: Outcome, max_attempts: int, backoff: float, backoff_max: float) 
     }
 
 
+def suppresses(o: Outcome) -> bool:
+    """A channel's "failed for good" with the provider's code: that address refuses."""
+    return o.outcome == "failed" and o.code is not None and bool(o.recipient)
+
+
 def record(
     session: Session,
     worker: str,
@@ -176,27 +180,34 @@ def record(
     """
     if not outcomes:
         return set()
-    changes = [_changes(o, max_attempts, backoff, backoff_max) for o in outcomes]
     if dialect(session) == "postgresql":
-        held = _record_postgresql(session, worker, outcomes, changes)
+        held = record_postgresql(
+            driver_connection(session),
+            worker,
+            outcomes,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            backoff_max=backoff_max,
+        )
     else:
+        changes = [_changes(o, max_attempts, backoff, backoff_max) for o in outcomes]
         held = _record_sqlite(session, worker, outcomes, changes)
-    mine = [o for o in outcomes if o.message_id in held]  # others: the lease ran out
-    for o in mine:
-        # A channel's "failed for good" with the provider's code: that address refuses.
-        if o.outcome == "failed" and o.code is not None and o.recipient:
-            suppress(session, o.channel, o.recipient, o.finished_at, o.code, o.detail, o.message_id)
+    for o in outcomes:  # those not held: the lease ran out
+        if o.message_id in held and suppresses(o):
+            suppress(
+                session, o.channel, o.recipient or "", o.finished_at, o.code, o.detail, o.message_id
+            )
     return held
 
 
 # One round trip for a whole group: the new states arrive as one JSON array, the
 # update keeps only rows this worker still holds, and the attempts are written for
 # exactly those rows. The ids also come as an array so the planner looks them up by
-# key; joined only to the JSON rows, it scanned every pending message.
-PG_RECORD = text(
-    """
+# key; joined only to the JSON rows, it scanned every pending message. One statement
+# is one transaction, so a sender may send it on a connection in autocommit mode.
+PG_RECORD = """
     WITH v AS (
-        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+        SELECT * FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS v(
             mid bigint, status text, next_at timestamptz, error text, sent_at timestamptz,
             provider_id text, rcpt text, attempt int, started timestamptz, finished timestamptz,
             outcome text, code int, detail text)
@@ -208,45 +219,59 @@ PG_RECORD = text(
             provider_message_id = coalesce(v.provider_id, m.provider_message_id),
             recipient = coalesce(v.rcpt, m.recipient)
         FROM v
-        WHERE m.id = v.mid AND m.id = ANY(CAST(:ids AS bigint[]))
-          AND m.leased_by = :worker AND m.status = 'sending'
+        WHERE m.id = v.mid AND m.id = ANY(CAST(%(ids)s AS bigint[]))
+          AND m.leased_by = %(worker)s AND m.status = 'sending'
         RETURNING m.id
     )
     INSERT INTO delivery_attempts
         (message_id, attempt, worker, started_at, finished_at, outcome, provider_code, detail)
-    SELECT v.mid, v.attempt, :worker, v.started, v.finished, v.outcome, v.code, v.detail
+    SELECT v.mid, v.attempt, %(worker)s, v.started, v.finished, v.outcome, v.code, v.detail
     FROM v JOIN held ON held.id = v.mid
     RETURNING message_id
     """
-)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _record_postgresql(
-    session: Session, worker: str, outcomes: Sequence[Outcome], changes: list[dict[str, Any]]
+def _pg_row(o: Outcome, max_attempts: int, backoff: float, backoff_max: float) -> dict[str, Any]:
+    row = _changes(o, max_attempts, backoff, backoff_max)
+    row["next_at"] = _iso(row["next_at"])
+    row["sent_at"] = _iso(row["sent_at"])
+    row["attempt"] = o.attempt
+    row["started"] = o.started_at.isoformat()
+    row["finished"] = o.finished_at.isoformat()
+    row["outcome"] = o.outcome
+    row["code"] = o.code
+    row["detail"] = o.detail[:2000]
+    return row
+
+
+def record_postgresql(
+    connection: Any,
+    worker: str,
+    outcomes: Sequence[Outcome],
+    *,
+    max_attempts: int,
+    backoff: float,
+    backoff_max: float,
 ) -> set[int]:
-    rows = [
-        {
-            **change,
-            "next_at": _iso(change["next_at"]),
-            "sent_at": _iso(change["sent_at"]),
-            "attempt": o.attempt,
-            "started": o.started_at.isoformat(),
-            "finished": o.finished_at.isoformat(),
-            "outcome": o.outcome,
-            "code": o.code,
-            "detail": o.detail[:2000],
-        }
-        for o, change in zip(outcomes, changes, strict=True)
-    ]
-    found = session.execute(
-        PG_RECORD,
-        {"rows": json.dumps(rows), "worker": worker, "ids": [o.message_id for o in outcomes]},
-    )
-    return set(found.scalars())
+    """PG_RECORD for ``outcomes`` on the session's psycopg connection; the ids ``worker``
+    still held."""
+    params = pg_record_params(worker, outcomes, max_attempts, backoff, backoff_max)
+    found = connection.execute(PG_RECORD, params)
+    return {message_id for (message_id,) in found.fetchall()}
+
+
+def pg_record_params(
+    worker: str, outcomes: Sequence[Outcome], max_attempts: int, backoff: float, backoff_max: float
+) -> dict[str, str]:
+    """PG_RECORD's parameters for a group of outcomes."""
+    rows = [_pg_row(o, max_attempts, backoff, backoff_max) for o in outcomes]
+    # The ids as an array literal: the driver adapts a text parameter faster than a list.
+    ids = "{" + ",".join([str(o.message_id) for o in outcomes]) + "}"
+    return {"rows": json.dumps(rows), "worker": worker, "ids": ids}
 
 
 def _record_sqlite(

@@ -26,6 +26,7 @@ from jinja2 import (
 
 from makegood.core.errors import ConfigurationError
 from makegood.core.locales import closest
+from makegood.messaging.letter_parts import LetterParts
 from makegood.messaging.wording import sentence_start
 
 KINDS = ("automatic_credit", "claim_offer")
@@ -52,7 +53,7 @@ class Letter:
 class Renderer:
     """Build once per process: it caches compiled templates and locale choices."""
 
-    def __init__(self, override_dir: Path | None = None) -> None:
+    def __init__(self, override_dir: Path | None = None, *, parts: bool = True) -> None:
         loaders: list[Any] = []
         if override_dir is not None:
             if not override_dir.is_dir():
@@ -72,6 +73,9 @@ class Renderer:
         )
         self.env.filters["sentence_start"] = sentence_start
         self._chosen: dict[tuple[str, str], str] = {}
+        # Letters from parts rendered once per key (see letter_parts), for makegood's
+        # own templates only: operators' templates are always rendered in full.
+        self._parts = LetterParts() if parts and override_dir is None else None
 
     @cached_property
     def locales(self) -> frozenset[str]:
@@ -93,6 +97,21 @@ class Renderer:
         if kind not in KINDS:
             raise RenderError(f"no templates for message kind {kind!r}; known: {', '.join(KINDS)}")
         locale = self.locale_for(tag)
+
+        def in_full(context: dict[str, Any]) -> dict[str, str]:
+            return self._outputs(kind, locale, context)
+
+        if self._parts is None:
+            written = in_full(context)
+        else:
+            written = self._parts.outputs(kind, locale, context, in_full)
+        subject = " ".join(written["subject"].split())  # one line, whatever the file holds
+        if not subject:
+            raise RenderError(f"template {locale}/{kind}.subject.txt rendered an empty subject")
+        return Letter(subject=subject, text=written["text"], html=written["html"], locale=locale)
+
+    def _outputs(self, kind: str, locale: str, context: dict[str, Any]) -> dict[str, str]:
+        """The three templates of ``kind`` as they render ``context``."""
         parts = {}
         for part, suffix in (("subject", "subject.txt"), ("text", "txt"), ("html", "html")):
             name = f"{locale}/{kind}.{suffix}"
@@ -100,10 +119,7 @@ class Renderer:
                 parts[part] = self.env.get_template(name).render(context)
             except TemplateError as exc:
                 raise RenderError(f"template {name}: {exc}") from None
-        subject = " ".join(parts["subject"].split())  # one line, whatever the file holds
-        if not subject:
-            raise RenderError(f"template {locale}/{kind}.subject.txt rendered an empty subject")
-        return Letter(subject=subject, text=parts["text"], html=parts["html"], locale=locale)
+        return parts
 
     def render_sms(self, kind: str, tag: str, context: dict[str, Any]) -> Letter:
         """The text message for one message (``{locale}/{kind}.sms.txt``) as one line:

@@ -42,6 +42,7 @@ from makegood.messaging.ports import (
     Channels,
     Envelope,
 )
+from makegood.messaging.recording import OutcomeWriter
 from makegood.messaging.rendering import Renderer, RenderError
 
 Progress = Callable[[str], None]
@@ -115,6 +116,7 @@ class Sender:
         self.counts = Counts()
         self._pending: list[tuple[outbox.Outcome, asyncio.Future[int]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._writer = OutcomeWriter(self.engine, self.worker, self.delivery)
         # A letter is sent only while this much of its lease is left, so a send in
         # flight ends before anyone else may lease the message.
         self._dropped = False
@@ -156,6 +158,9 @@ class Sender:
                     held.append(entry[0])
             if held:
                 await asyncio.to_thread(self._release, [o.message_id for o in held])
+            if self._committer is not None and not self._committer.done():
+                await asyncio.wait([self._committer])  # its last group, before the close
+            await self._writer.close()
             opened, self._open = list(self._open.values()), {}
             for channel in opened:
                 await channel.close()
@@ -349,26 +354,13 @@ class Sender:
         while self._pending:
             group, self._pending = self._pending, []
             try:
-                held = await asyncio.to_thread(self._commit, [o for o, _ in group])
+                held = await self._writer.write([o for o, _ in group])
             except BaseException as exc:
                 for _, done in group:
                     done.set_exception(exc)
                 raise
             for outcome, done in group:
                 done.set_result(int(outcome.message_id in held))
-
-    def _commit(self, outcomes: list[outbox.Outcome]) -> set[int]:
-        with UnitOfWork(self.engine) as uow:
-            held = outbox.record(
-                uow.session,
-                self.worker,
-                outcomes,
-                max_attempts=self.delivery.max_attempts,
-                backoff=self.delivery.backoff_seconds,
-                backoff_max=self.delivery.backoff_max_seconds,
-            )
-            uow.commit()
-        return held
 
 
 def for_root(root: Root, progress: Progress | None = None) -> Sender:
