@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import itertools
 import time
 from collections import Counter
 
@@ -278,15 +277,17 @@ def test_a_throttled_domain_is_paced_without_holding_up_the_others(
         arrivals.append((time.monotonic(), envelope.rcpt_tos[0].rpartition("@")[2]))
 
     handler.refuse = lambda envelope: arrive(envelope)
-    handler.delay = lambda envelope: 0.05 if "slow" in envelope.rcpt_tos[0] else 0.0
+    handler.delay = lambda envelope: 0.02 if "slow" in envelope.rcpt_tos[0] else 0.0
     limits = {"Slow.Example.net": DomainLimits(rate_per_second=10, connections=1)}
     counts = send(engine, settings(database_url, port, connections=4, domains=limits))
     slow = [t for t, domain in arrivals if domain == "slow.example.net"]
     fast = [t for t, domain in arrivals if domain == "example.com"]
     assert len(slow) >= 3 and fast and counts.sent == len(arrivals)
-    gaps = [b - a for a, b in itertools.pairwise(slow)]
-    # Ten a second, one at a time (measured at the server, so give the network a little).
-    assert min(gaps) >= 0.07 and slow[-1] - slow[0] >= 0.1 * (len(slow) - 1) - 0.02
+    # Ten a second on average, measured at the server. A single gap between arrivals
+    # can be shorter than 0.1 s when one letter took longer to reach the server than
+    # the next (a busy machine), so the check is on the whole span: without pacing
+    # the server's 0.02 s answers would let the letters through three times as fast.
+    assert slow[-1] - slow[0] >= 0.1 * (len(slow) - 1) - 0.03
     # The other domain went on meanwhile: most of its letters arrived before the slow
     # domain's second letter could.
     assert sum(t < slow[1] for t in fast) > len(fast) // 2
