@@ -60,6 +60,10 @@ class Sink(mailbox.MailboxHandler):
     def received(self) -> list[dict[str, Any]]:
         return mailbox.read_index(self.directory)
 
+    def recipients(self) -> list[str]:
+        """Every recipient of every accepted message, once per message."""
+        return [to for item in self.received() for to in item["rcpt_tos"]]
+
     def message_ids(self) -> Counter[str]:
         return Counter(item["message_id"] for item in self.received())
 

@@ -79,6 +79,8 @@ def letters(renderer: Renderer, tag: str, kind: str) -> list[Any]:
             locale=tag,
             claim_url=f"https://video.example.com/claim/t{number}",
             statement_date=date(2008, 4, 1 + number % 20),
+            # A correction notice closes a link or reverses a credit: both, by turns.
+            correction=("close", "reverse")[number % 2] if kind == "correction_notice" else None,
             **shape,
             **reader,
         )

@@ -41,6 +41,7 @@ FACTS = LetterFacts(
     claim_url="https://video.example.com/claim/abc",
     sent_at=datetime(2008, 3, 25, 16, tzinfo=UTC),
     shipments=(Shipment("A-1", datetime(2008, 3, 24, 20, tzinfo=UTC), None),),
+    correction="close",  # read by correction notices only
 )
 
 

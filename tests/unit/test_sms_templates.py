@@ -12,7 +12,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from makegood.messaging.sms_text import sms_length
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "makegood" / "messaging" / "templates"
-KINDS = ("automatic_credit", "claim_offer")
+KINDS = ("automatic_credit", "claim_offer", "correction_notice")
+# A correction notice says one of two things: its claim link closed, or its credit reversed.
+ACTIONS = ("close", "reverse")
 COMPANY = "Example Video"
 URL = "https://video.example.com/c/AbCdEfGhIjKlMnOpQ"
 assert len(URL) == 45
@@ -72,6 +74,29 @@ EXPECTED = {
     ("zh-CN", "automatic_credit"): ("UCS-2", 2),
     ("zh-CN", "claim_offer"): ("UCS-2", 2),
 }
+# A correction notice, the longer of its two actions (close, reverse).
+EXPECTED.update(
+    {
+        (tag, "correction_notice"): measured
+        for tag, measured in {
+            "ar": ("UCS-2", 2),
+            "de-DE": ("GSM-7", 2),
+            "en-AU": ("GSM-7", 1),
+            "en-CA": ("GSM-7", 1),
+            "en-GB": ("GSM-7", 1),
+            "en-US": ("GSM-7", 1),
+            "es-ES": ("GSM-7", 1),
+            "es-MX": ("GSM-7", 1),
+            "fr-FR": ("GSM-7", 2),
+            "it-IT": ("GSM-7", 2),
+            "ja-JP": ("UCS-2", 2),
+            "ko-KR": ("UCS-2", 2),
+            "nl-NL": ("GSM-7", 1),
+            "pt-BR": ("GSM-7", 1),
+            "zh-CN": ("UCS-2", 1),
+        }.items()
+    }
+)
 
 # The settings the letters' renderer uses, so a stray newline would show here too.
 ENV = Environment(
@@ -84,9 +109,16 @@ ENV = Environment(
 )
 
 
-def context(tag: str, kind: str) -> dict[str, object]:
+def context(tag: str, kind: str, action: str = "reverse") -> dict[str, object]:
     when, amount, day = VALUES[tag]
     claim = {"url": URL, "deadline": day} if kind == "claim_offer" else None
+    correction = None
+    if kind == "correction_notice":
+        correction = {
+            "action": action,
+            "closed": action == "close",
+            "reversed": action == "reverse",
+        }
     return {
         "company": {"name": COMPANY},
         "customer": {"first_name": ""},
@@ -97,15 +129,23 @@ def context(tag: str, kind: str) -> dict[str, object]:
             "statement": day if kind == "automatic_credit" else None,
         },
         "claim": claim,
+        "correction": correction,
         "support_phone": "+1 800 555 0100",
     }
 
 
-def render(tag: str, kind: str) -> str:
-    return ENV.get_template(f"{tag}/{kind}.sms.txt").render(context(tag, kind))
+def render(tag: str, kind: str, action: str = "reverse") -> str:
+    return ENV.get_template(f"{tag}/{kind}.sms.txt").render(context(tag, kind, action))
 
 
-def test_every_locale_directory_has_both_sms_templates():
+def texts(tag: str, kind: str) -> list[str]:
+    """The message of a kind as it can be sent: a correction notice once per action."""
+    if kind == "correction_notice":
+        return [render(tag, kind, action) for action in ACTIONS]
+    return [render(tag, kind)]
+
+
+def test_every_locale_directory_has_every_kinds_sms_template():
     locales = sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir())
     assert locales == sorted(VALUES)
     for tag in locales:
@@ -116,41 +156,52 @@ def test_every_locale_directory_has_both_sms_templates():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("tag", sorted(VALUES))
 def test_sms_renders_one_paragraph_with_the_facts(tag, kind):
-    text = render(tag, kind)
-    assert "{{" not in text and "{%" not in text and "}}" not in text
-    assert "\n" not in text and "\r" not in text
-    assert text == text.strip()
-    # The sender comes first (after a right-to-left mark or an opening bracket).
-    assert 0 <= text.find(COMPANY) <= 1, text
-    assert VALUES[tag][1] in text
-    assert VALUES[tag][0] in text
-    if kind == "claim_offer":
-        assert text.endswith(URL)
-        assert VALUES[tag][2] in text
-    else:
-        assert URL not in text
-        assert VALUES[tag][2] in text
-    assert "unsubscribe" not in text.lower() and "STOP" not in text
+    for text in texts(tag, kind):
+        assert "{{" not in text and "{%" not in text and "}}" not in text
+        assert "\n" not in text and "\r" not in text
+        assert text == text.strip()
+        # The sender comes first (after a right-to-left mark or an opening bracket).
+        assert 0 <= text.find(COMPANY) <= 1, text
+        assert VALUES[tag][1] in text
+        assert VALUES[tag][0] in text
+        if kind == "claim_offer":
+            assert text.endswith(URL)
+            assert VALUES[tag][2] in text
+        elif kind == "automatic_credit":
+            assert URL not in text
+            assert VALUES[tag][2] in text
+        else:  # a correction notice names no statement and no link
+            assert URL not in text and VALUES[tag][2] not in text
+        assert "unsubscribe" not in text.lower() and "STOP" not in text
+
+
+@pytest.mark.parametrize("tag", sorted(VALUES))
+def test_a_correction_notice_says_which_correction_it_is(tag):
+    closed, reversed_ = texts(tag, "correction_notice")
+    assert closed != reversed_
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("tag", sorted(VALUES))
 def test_sms_fits_its_segment_budget(tag, kind):
-    length = sms_length(render(tag, kind))
-    if tag in LATIN:
-        assert length.encoding == "GSM-7"
-        assert length.segments <= 2
-    else:
-        assert length.encoding == "UCS-2"
-        assert length.segments <= 3
-    assert (length.encoding, length.segments) == EXPECTED[(tag, kind)]
+    lengths = [sms_length(text) for text in texts(tag, kind)]
+    for length in lengths:
+        if tag in LATIN:
+            assert length.encoding == "GSM-7"
+            assert length.segments <= 2
+        else:
+            assert length.encoding == "UCS-2"
+            assert length.segments <= 3
+    longest = max(lengths, key=lambda length: length.segments)
+    assert (longest.encoding, longest.segments) == EXPECTED[(tag, kind)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("tag", sorted(tag for tag in VALUES if not tag.startswith("en-")))
 def test_no_english_words_in_other_languages(tag, kind):
-    text = render(tag, kind).replace(COMPANY, "").replace(URL, "")
-    assert ENGLISH_WORDS.findall(text) == []
+    for text in texts(tag, kind):
+        text = text.replace(COMPANY, "").replace(URL, "")
+        assert ENGLISH_WORDS.findall(text) == []
 
 
 def test_the_templates_do_not_use_a_curly_apostrophe():

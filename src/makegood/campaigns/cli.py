@@ -37,6 +37,8 @@ def _show_preview(app_: Any, data: dict[str, Any]) -> None:
         out.print(f"  total {currency}: {total}" + (f" (budget {budget})" if budget else ""))
     if data.get("over_budget"):
         out.print("  [yellow]over budget: two different approvers are needed[/yellow]")
+    if data.get("round"):
+        _show_follow_up(out, data)
     for row in data.get("letters", []):
         note = (
             "no summary in this language: makegood's own sentence"
@@ -61,6 +63,24 @@ def _show_preview(app_: Any, data: dict[str, Any]) -> None:
         out.print(shown)
 
 
+def _show_follow_up(out: Any, data: dict[str, Any]) -> None:
+    """What a follow-up campaign (after an amendment) adds to a plan."""
+    fresh = data["offers"] - data["top_ups"]
+    out.print(
+        f"  follow-up (round {data['round']}): {fresh} newly owed an offer, with a letter; "
+        f"{data['top_ups']} top-ups of a credit already given, without a letter"
+    )
+    for reason, n in data.get("already_covered", {}).items():
+        out.print(f"    no change for {n} ({reason.replace('_', ' ')})")
+    c = data["corrections"]
+    out.print(
+        f"  earlier offers no longer owed: {c['keep']} kept, {c['close']} claim links to "
+        f"close, {c['reverse']} credits to reverse"
+    )
+    for currency, total in data.get("reversal_totals", {}).items():
+        out.print(f"    reversed {currency}: {total}")
+
+
 @app.command("plan")
 @reports_errors
 def plan_(
@@ -78,6 +98,12 @@ def plan_(
 
     Prints the preview: offers by mode, exclusions by reason, held out, totals per
     currency, the ten largest credits. Planning again replaces the draft.
+
+    After campaigns were executed, planning again is refused unless the incident was
+    amended (`makegood incidents amend`) and its impacts run again: then it makes a
+    follow-up campaign (round 1, 2, ...) with offers for the newly affected, top-ups
+    where the policy now owes more, and the policy's [corrections] for customers no
+    longer owed a credit.
     """
     from makegood.campaigns.planning import plan
     from makegood.campaigns.preview import check_templates
@@ -191,11 +217,18 @@ def execute_(
             chunk_size,
             lambda n: progress.update(task, advance=n),
         )
+    corrected = (
+        f" Corrected {counted(result.corrected, 'earlier offer')}." if result.corrected else ""
+    )
+    counts = {"granted": result.granted, "offered": result.offered, "messages": result.messages}
+    if result.corrected:  # a follow-up's corrections; the first campaign's output stays as it was
+        counts["corrected"] = result.corrected
     app_.emit(
-        {"granted": result.granted, "offered": result.offered, "messages": result.messages},
+        counts,
         lambda: app_.out.print(
             f"Granted {counted(result.granted, 'credit')}, offered "
             f"{counted(result.offered, 'claim')}, queued {counted(result.messages, 'message')}."
+            + corrected
         ),
     )
     _warn_generated(app_, campaign_id)

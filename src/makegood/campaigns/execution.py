@@ -21,6 +21,8 @@ from sqlalchemy import Engine, Row, Select, select, text
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record, record_transitions
+from makegood.campaigns.correcting import correct_chunk
+from makegood.campaigns.followup import TOP_UP
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.service import get
 from makegood.core.errors import ConflictError
@@ -44,6 +46,7 @@ OFFER_COLUMNS = (
     Offer.incident_id,
     Offer.amount_minor,
     Offer.currency,
+    Offer.rule,
 )
 Progress = Callable[[int], None]
 
@@ -53,8 +56,10 @@ class ExecuteResult:
     granted: int = 0
     offered: int = 0
     messages: int = 0
+    corrected: int = 0  # a follow-up's corrections taken (campaigns/correcting.py)
 
     def add(self, other: ExecuteResult) -> None:
+        self.corrected += other.corrected
         self.granted += other.granted
         self.offered += other.offered
         self.messages += other.messages
@@ -118,6 +123,12 @@ def execute_chunk(
     )
     rows = session.execute(batch).all()
     if not rows:
+        # A follow-up's corrections come after its offers, a chunk at a time too.
+        corrected = (
+            correct_chunk(session, campaign, now, actor, chunk_size) if campaign.round else 0
+        )
+        if corrected:
+            return False, ExecuteResult(corrected=corrected), after
         campaign.status, campaign.finished_at = "done", now
         record(
             session,
@@ -144,17 +155,20 @@ def _decide(
 ) -> tuple[ExecuteResult, list[StagedOffer]]:
     """Each offer granted (with its statement date in the customer's zone) or offered
     (with a fresh claim token, kept as a hash, sealed for the outbox)."""
-    result = ExecuteResult(messages=len(rows))
+    result = ExecuteResult()
     bills = _bill_dates(session, batch, rows) if any(r.mode == "automatic" for r in rows) else {}
     statements: dict[tuple[date, str], date] = {}
     staged: list[StagedOffer] = []
-    for offer_id, mode, days, customer_id, incident_id, amount, currency in rows:
+    for offer_id, mode, days, customer_id, incident_id, amount, currency, rule in rows:
         decided = (offer_id, customer_id, incident_id, amount, currency)
         if mode == "automatic":
             key = bills[customer_id]
             if key not in statements:
                 statements[key] = statement_date(key[0], now, key[1])
-            payload = '{"kind": "automatic_credit"}'
+            # A follow-up's top-up goes on the bill without a second letter.
+            silent = rule.startswith(TOP_UP)
+            payload = queue.SILENT if silent else '{"kind": "automatic_credit"}'
+            result.messages += not silent
             staged.append(StagedOffer(*decided, "granted", None, None, statements[key], payload))
             result.granted += 1
         else:
@@ -166,6 +180,7 @@ def _decide(
                 StagedOffer(*decided, "offered", hash_token(token), expires, None, payload)
             )
             result.offered += 1
+            result.messages += 1
     return result, staged
 
 

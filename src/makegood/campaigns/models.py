@@ -5,6 +5,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
     ForeignKey,
     Integer,
     String,
@@ -46,6 +49,37 @@ class Campaign(Base):
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # 0 for an incident's first campaign; 1, 2, ... for follow-ups after amendments.
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The incident's newest amendment when the campaign was planned (None: none).
+    amendment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+CORRECTION_ACTIONS = ("keep", "close", "reverse")
+
+
+class Correction(Base):
+    """What a follow-up campaign does to an earlier offer whose customer is no longer
+    owed it (no longer affected, or now excluded): keep it, close its open claim link,
+    or reverse the credit. Executed with the campaign; ``status`` planned -> done."""
+
+    __tablename__ = "campaign_corrections"
+    __table_args__ = (
+        CheckConstraint("action IN ('keep', 'close', 'reverse')", name="correction_action"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    notify: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Approval(Base):

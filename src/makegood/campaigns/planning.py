@@ -18,8 +18,10 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
+from makegood.campaigns import followup
 from makegood.campaigns.history import CreditHistory, load_history
-from makegood.campaigns.models import Approval, Campaign
+from makegood.campaigns.models import EXECUTED_STATES, Approval, Campaign
+from makegood.campaigns.service import drop_corrections
 from makegood.core.errors import ConflictError, InvalidInputError
 from makegood.core.money import Money, format_major
 from makegood.credits.models import Offer
@@ -138,6 +140,7 @@ def plan(
             f"incident {incident_id} has no impacts yet; run `makegood impact run {incident_id}`"
         )
     campaign = _draft_for(session, incident_id, now)
+    follow_up = campaign.round > 0
     before = _planned(campaign) if campaign.planned_at is not None else None
     if before is not None:
         # An approval is of one plan: a re-planned draft must be approved afresh.
@@ -146,10 +149,22 @@ def plan(
         )
         session.execute(delete(Approval).where(Approval.campaign_id == campaign.id))
     excluded: Counter[str] = Counter()
-    history = load_history(session, incident, policy, now)
-    rows = _decisions(session, incident, policy, holdout_percent, history, now, campaign, excluded)
-    replace_planned(session, campaign.id, _batches(rows))
+    # A follow-up is decided as if the incident had not been credited yet, then less
+    # what each customer already has (campaigns/followup.py).
+    history = load_history(session, incident, policy, now, without_own=follow_up)
+    gone: list[tuple[str, str]] | None = [] if follow_up else None
+    rows = _decisions(
+        session, incident, policy, holdout_percent, history, now, campaign, excluded, gone
+    )
+    covered: Counter[str] = Counter()
+    batches = followup.adjusted(session, campaign.round, rows, covered) if follow_up else None
+    replace_planned(session, campaign.id, batches or _batches(rows))
+    drop_corrections(session, campaign.id)
+    if gone is not None:
+        followup.plan_corrections(session, campaign, policy, gone)
     summary = preview(session, campaign.id, policy, excluded)
+    if follow_up:
+        summary.update(followup.figures(session, campaign, covered))
     campaign.policy_name, campaign.policy_version = policy.name, policy.version
     campaign.policy_digest, campaign.policy_source = policy.digest, policy.source
     campaign.holdout_percent, campaign.preview = str(holdout_percent), summary
@@ -181,24 +196,33 @@ def _planned(campaign: Campaign) -> dict[str, Any]:
 
 
 def _draft_for(session: Session, incident_id: int, now: datetime) -> Campaign:
+    """The incident's draft, or a new one: its first campaign, or a follow-up after an
+    amendment once earlier campaigns were executed (campaigns/followup.py)."""
     live = session.scalars(
         select(Campaign)
         .where(Campaign.incident_id == incident_id, Campaign.status != "cancelled")
+        .order_by(Campaign.id)
         .with_for_update()
     ).all()
     for campaign in live:
-        if campaign.status != "draft":
+        if campaign.status == "approved":
             raise ConflictError(
-                f"incident {incident_id} already has campaign {campaign.id} ({campaign.status}); "
-                + (
-                    "cancel it before planning again"
-                    if campaign.status == "approved"
-                    else "its offers stand"
-                )
+                f"incident {incident_id} already has campaign {campaign.id} (approved); "
+                "cancel it before planning again"
             )
-    if live:
-        return live[0]
-    campaign = Campaign(incident_id=incident_id, status="draft", created_at=now)
+    executed = [c for c in live if c.status in EXECUTED_STATES]
+    drafts = [c for c in live if c.status == "draft"]
+    round_ = followup.next_round(session, incident_id, executed)
+    if drafts:
+        drafts[0].round, drafts[0].amendment_id = round_.number, round_.amendment_id
+        return drafts[0]
+    campaign = Campaign(
+        incident_id=incident_id,
+        status="draft",
+        created_at=now,
+        round=round_.number,
+        amendment_id=round_.amendment_id,
+    )
     session.add(campaign)
     session.flush()
     return campaign
@@ -213,7 +237,10 @@ def _decisions(
     now: datetime,
     campaign: Campaign,
     excluded: Counter[str],
+    gone: list[tuple[str, str]] | None = None,
 ) -> Iterator[PlannedOffer]:
+    """The policy's decision for every impact; the excluded are counted by reason
+    (and, for a follow-up, listed in ``gone`` with it)."""
     facts = _incident_facts(incident, now)
     campaign_id, incident_id = campaign.id, incident.id  # plain ints in the hot loop
     month_days: dict[str, int] = {}
@@ -244,6 +271,8 @@ def _decisions(
             )
         if isinstance(decision, Excluded):
             excluded[decision.reason] += 1
+            if gone is not None:
+                gone.append((cid, decision.reason))
             continue
         status_ = "held_out" if holdout and held_out(incident_id, cid, holdout) else "planned"
         yield PlannedOffer(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from makegood.campaigns.models import Campaign
+from makegood.campaigns.models import Campaign, Correction
 from makegood.campaigns.terms import percents_of
 from makegood.config import CompanySettings
 from makegood.core.errors import InvalidInputError, NotFoundError
@@ -36,6 +36,8 @@ TOKEN_SHAPE = "x" * len(new_token())
 # Suppression reasons that mean the customer asked for no more email.
 OPTED_OUT = ("unsubscribed", "complained")
 LETTERED = ("planned", "granted", "offered", "claimed", "expired")
+# Corrections a follow-up tells its customers of, when the policy says to notify.
+NOTICED = ("close", "reverse")
 
 
 def kind_of(offer: Offer) -> str:
@@ -43,17 +45,30 @@ def kind_of(offer: Offer) -> str:
 
 
 def _facts(
-    session: Session, campaign: Campaign, offer: Offer, base_url: str, sent_at: datetime
+    session: Session,
+    campaign: Campaign,
+    offer: Offer,
+    base_url: str,
+    sent_at: datetime,
+    correction: str | None = None,
 ) -> LetterFacts:
+    """The letter for ``offer``, or with ``correction`` (close or reverse) the notice
+    that tells its customer of that correction."""
     customer = session.get(Customer, offer.customer_id)
     incident = session.get(Incident, offer.incident_id)
     if customer is None or incident is None:  # pragma: no cover - offers keep their rows
         raise NotFoundError(f"offer {offer.id} has lost its customer or incident")
-    kind = kind_of(offer)
+    kind = kind_of(offer) if correction is None else "correction_notice"
     url = facts_.claim_url(base_url, PLACEHOLDER) if kind == "claim_offer" else None
-    shipments = facts_.shipments_for(session, offer.incident_id, offer.customer_id)
+    shipments = (
+        ()
+        if kind == "correction_notice"
+        else facts_.shipments_for(session, offer.incident_id, offer.customer_id)
+    )
     percents = percents_of(campaign.policy_source)
-    return facts_.letter_facts(kind, offer, customer, incident, percents, shipments, url, sent_at)
+    return facts_.letter_facts(
+        kind, offer, customer, incident, percents, shipments, url, sent_at, correction=correction
+    )
 
 
 def samples(session: Session, campaign: Campaign) -> list[Offer]:
@@ -136,17 +151,15 @@ def sms_lengths(
     sent_at: datetime,
 ) -> list[dict[str, Any]]:
     """The text message for every (locale, mode) the campaign texts, each rendered for
-    its largest offer with a link as long as a real one; one longer than the policy's
+    its largest offer with a link as long as a real one, and the correction notice for
+    every locale a follow-up texts one in; one longer than the policy's
     ``[sms] max_segments`` refuses the plan, naming the locale and the count."""
     limit = parse_policy(campaign.policy_source).sms.max_segments
+    texted = ("," + func.coalesce(Customer.channel, "") + ",").like("%,sms,%")
     largest = (
         select(func.max(Offer.id))
         .join(Customer, Customer.customer_id == Offer.customer_id)
-        .where(
-            Offer.campaign_id == campaign.id,
-            Offer.status.in_(LETTERED),
-            ("," + func.coalesce(Customer.channel, "") + ",").like("%,sms,%"),
-        )
+        .where(Offer.campaign_id == campaign.id, Offer.status.in_(LETTERED), texted)
         .group_by(Customer.locale, Offer.mode)
     )
     rows = []
@@ -154,25 +167,62 @@ def sms_lengths(
         facts = _facts(session, campaign, offer, base_url, sent_at)
         if facts.claim_url is not None:
             facts = replace(facts, claim_url=facts_.claim_url(base_url, TOKEN_SHAPE, "sms"))
-        text = compose(renderer, facts, company, "sms")
-        length = sms_length(text.text)
-        rows.append(
-            {
-                "locale": text.locale,
-                "kind": kind_of(offer),
-                "encoding": length.encoding,
-                "characters": length.units,
-                "segments": length.segments,
-            }
+        rows.append(_measured(renderer, facts, company, limit))
+    # Both actions are measured; the plan shows the longer notice of each locale.
+    notices: dict[str, dict[str, Any]] = {}
+    for offer, action in _corrected(session, campaign, texted):
+        facts = _facts(session, campaign, offer, base_url, sent_at, correction=action)
+        row = _measured(renderer, facts, company, limit)
+        kept = notices.setdefault(row["locale"], row)
+        if (row["segments"], row["characters"]) > (kept["segments"], kept["characters"]):
+            notices[row["locale"]] = row
+    return rows + list(notices.values())
+
+
+def _corrected(session: Session, campaign: Campaign, texted: Any) -> list[tuple[Offer, str]]:
+    """The largest corrected offer for every (locale, action) a follow-up tells its
+    customers of by text: a correction notice goes out only where the policy said
+    ``[corrections] notify`` and the correction closes a link or reverses a credit."""
+    largest = (
+        select(func.max(Correction.offer_id))
+        .join(Customer, Customer.customer_id == Correction.customer_id)
+        .where(
+            Correction.campaign_id == campaign.id,
+            Correction.notify.is_(True),
+            Correction.action.in_(NOTICED),
+            texted,
         )
-        if length.segments > limit:
-            raise InvalidInputError(
-                f"the {kind_of(offer)} text message for locale {text.locale} is "
-                f"{length.segments} SMS segments ({length.encoding}, {length.units} "
-                f"characters) and the policy allows {limit} ([sms] max_segments); shorten "
-                f"{text.locale}/{kind_of(offer)}.sms.txt or raise the limit"
-            )
-    return rows
+        .group_by(Customer.locale, Correction.action)
+    )
+    found = session.execute(
+        select(Offer, Correction.action)
+        .join(Correction, Correction.offer_id == Offer.id)
+        .where(Correction.campaign_id == campaign.id, Offer.id.in_(largest))
+        .order_by(Offer.id)
+    )
+    return [(offer, str(action)) for offer, action in found]
+
+
+def _measured(
+    renderer: Renderer, facts: LetterFacts, company: CompanySettings, limit: int
+) -> dict[str, Any]:
+    """One text message's length, or InvalidInputError if the policy allows fewer parts."""
+    text = compose(renderer, facts, company, "sms")
+    length = sms_length(text.text)
+    if length.segments > limit:
+        raise InvalidInputError(
+            f"the {facts.kind} text message for locale {text.locale} is "
+            f"{length.segments} SMS segments ({length.encoding}, {length.units} "
+            f"characters) and the policy allows {limit} ([sms] max_segments); shorten "
+            f"{text.locale}/{facts.kind}.sms.txt or raise the limit"
+        )
+    return {
+        "locale": text.locale,
+        "kind": facts.kind,
+        "encoding": length.encoding,
+        "characters": length.units,
+        "segments": length.segments,
+    }
 
 
 def languages(

@@ -65,7 +65,7 @@ class LetterLanguage(Out):
 
 class SmsLength(Out):
     locale: str
-    kind: str = Field(description="automatic_credit or claim_offer")
+    kind: str = Field(description="automatic_credit, claim_offer or correction_notice")
     encoding: str = Field(description="GSM-7 or UCS-2")
     characters: int = Field(description="Septets (GSM-7) or UTF-16 units (UCS-2).")
     segments: int

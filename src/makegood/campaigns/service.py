@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.campaigns.models import Approval, Campaign
+from makegood.campaigns.models import Approval, Campaign, Correction
 from makegood.core.errors import ConflictError, InvalidInputError, NotFoundError
 from makegood.credits.models import Offer
 from makegood.credits.offers import drop_offers
@@ -75,6 +75,7 @@ def cancel(session: Session, campaign_id: int, now: datetime, actor: str) -> Cam
     before = campaign.status
     removed = sum(offer_counts(session, campaign_id).values())
     drop_offers(session, campaign_id)
+    drop_corrections(session, campaign_id)
     campaign.status, campaign.cancelled_at = "cancelled", now
     record(
         session,
@@ -87,6 +88,11 @@ def cancel(session: Session, campaign_id: int, now: datetime, actor: str) -> Cam
         after={"status": "cancelled", "offers_removed": removed},
     )
     return campaign
+
+
+def drop_corrections(session: Session, campaign_id: int) -> None:
+    """A follow-up's planned corrections, gone (re-planned or cancelled before it ran)."""
+    session.execute(delete(Correction).where(Correction.campaign_id == campaign_id))
 
 
 def offer_counts(session: Session, campaign_id: int) -> dict[str, int]:

@@ -40,7 +40,11 @@ class Offer(Base):
 
     __tablename__ = "offers"
     __table_args__ = (
-        UniqueConstraint("incident_id", "customer_id"),
+        # One offer per customer in each round: 0 is the incident's first campaign, a
+        # follow-up after an amendment is round 1, 2, ...
+        UniqueConstraint(
+            "incident_id", "customer_id", "round", name="uq_offers_incident_customer_round"
+        ),
         # Execution pages through a campaign's offers in id order. No index touches a
         # column that execution changes, so PostgreSQL can update offers in place
         # (HOT), helped by the free space the fill factor leaves on each page.
@@ -70,6 +74,7 @@ class Offer(Base):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     statement_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ClaimToken(Base):

@@ -37,6 +37,7 @@ class PlannedOffer(NamedTuple):
     currency: str
     claim_days: int | None
     capped: bool
+    round: int = 0  # 0: the incident's first campaign; 1, 2, ...: follow-ups
 
 
 class StagedOffer(NamedTuple):

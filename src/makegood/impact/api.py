@@ -29,7 +29,8 @@ def run(incident_id: IncidentId, uow: Uow, svc: Svc, caller: Operator) -> Impact
     """Find who the incident hurt with the built-in rules, replacing any earlier run.
 
     Refused (409) while the incident has no end, before its end, or once a campaign
-    for it was executed.
+    for it was executed, unless the incident was amended since the last run: then
+    the run replaces the impacts and says what changed (``changes``).
     """
     report = run_for(svc, uow.session, incident_id, svc.now(), actor(caller))
     uow.commit()
@@ -39,6 +40,7 @@ def run(incident_id: IncidentId, uow: Uow, svc: Svc, caller: Operator) -> Impact
         possible=report.possible,
         unknown_customers=report.unknown_customers,
         rules=report.rules,
+        changes=report.changes,
     )
 
 

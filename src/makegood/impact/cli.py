@@ -49,6 +49,9 @@ def run(
     possible) for every other service. Re-running replaces the incident's impacts,
     unless a campaign for it was executed. Prints {"confirmed": n, "possible": n}.
 
+    After `makegood incidents amend`, a run may replace impacts a campaign was executed
+    from, and says who is newly, no longer or differently affected ("changes" in --json).
+
     On Spark (--engine spark), the same rules run translated to Spark SQL over the
     sources' paths, on the master the \\[spark] settings name (local[*], spark://...,
     sc://...); the seconds Spark took to start are reported as spark_start.
@@ -69,6 +72,7 @@ def run(
             "unknown_customers": report.unknown_customers,
             "rules": report.rules,
             "seconds": report.seconds,
+            "changes": report.changes,
         },
         lambda: app.out.print(_summary(report)),
     )
@@ -77,9 +81,18 @@ def run(
 def _summary(report: RunReport) -> str:
     started = report.seconds.get("spark_start")
     spark = f", Spark started in {started:.1f} s" if started else ""
+    changed = ""
+    if report.changes is not None:
+        c = report.changes
+        changed = (
+            f"\nSince the amendment: {c['added']} newly affected, {c['removed']} no longer "
+            f"affected, {c['magnitude']} with a different magnitude, {c['confidence']} with a "
+            f"different confidence. Next: makegood campaigns plan {report.incident_id} "
+            "--policy FILE makes a follow-up campaign."
+        )
     return (
         f"Incident {report.incident_id}: {report.confirmed} confirmed, "
         f"{report.possible} possible (rules: {', '.join(report.rules) or 'none'}; "
         f"{counted(report.unknown_customers, 'unknown customer id')} skipped; "
-        f"{report.seconds['total']:.2f} s{spark})"
+        f"{report.seconds['total']:.2f} s{spark})" + changed
     )

@@ -47,3 +47,26 @@ class ImpactRun(Base):
     possible: Mapped[int] = mapped_column(Integer)
     unknown_customers: Mapped[int] = mapped_column(Integer)
     query_seconds: Mapped[float] = mapped_column(Float)
+    # The incident's latest amendment this run saw (None: none yet). A run after a new
+    # amendment may replace impacts that campaigns were executed from, and keeps the
+    # difference in impact_changes.
+    amendment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+CHANGES = ("added", "removed", "magnitude", "confidence")
+
+
+class ImpactChange(Base):
+    """One customer whose impact a run after an amendment changed: newly affected
+    (added), no longer affected (removed), or affected differently."""
+
+    __tablename__ = "impact_changes"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    before_confidence: Mapped[str | None] = mapped_column(String(9), nullable=True)
+    before_magnitude: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    after_confidence: Mapped[str | None] = mapped_column(String(9), nullable=True)
+    after_magnitude: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

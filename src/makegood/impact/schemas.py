@@ -13,6 +13,11 @@ class ImpactRunOut(Out):
     possible: int = Field(description="Customers likely hurt.")
     unknown_customers: int = Field(description="Ids in the usage data that are not customers.")
     rules: list[str] = Field(description="The rules that ran.")
+    changes: dict[str, int] | None = Field(
+        default=None,
+        description="After an amendment of the incident: customers newly affected "
+        "(added), no longer affected (removed), or with another magnitude or confidence.",
+    )
 
 
 class ImpactOut(Out):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from makegood.audit.service import record
 from makegood.core.errors import ConflictError
 from makegood.customers import snapshot
+from makegood.impact import changes
 from makegood.impact.models import Impact, ImpactRun
 from makegood.impact.ports import (
     EXECUTED_CAMPAIGNS,
@@ -27,6 +28,7 @@ from makegood.impact.ports import (
 )
 from makegood.impact.rules import Window, load_custom_rule
 from makegood.impact.store import replace_impacts
+from makegood.incidents.amend import latest_amendment
 from makegood.incidents.models import Incident
 from makegood.incidents.service import get as get_incident
 from makegood.kits.root import Root
@@ -41,6 +43,9 @@ class RunReport:
     unknown_customers: int
     rules: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
+    # After an amendment: how many customers were newly affected (added), no longer
+    # affected (removed), or affected differently (magnitude, confidence).
+    changes: dict[str, int] | None = None
 
 
 def run_impact(
@@ -56,8 +61,10 @@ def run_impact(
     snapshots: Path | None = None,
 ) -> RunReport:
     """Compute and store the incident's impacts with ``engine``, replacing any earlier
-    run; refused once ``executed`` names a campaign executed from them. The customers
-    come from a snapshot in ``snapshots`` when one is current (customers/snapshot.py)."""
+    run. Once ``executed`` names a campaign executed from them, only a run after a new
+    amendment of the incident may replace them; a run after an amendment keeps the
+    difference (impact/changes.py). The customers come from a snapshot in
+    ``snapshots`` when one is current (customers/snapshot.py)."""
     _refuse_early(session, get_incident(session, incident_id), now, executed)
     custom = [load_custom_rule(path) for path in rule_files or []]
     started = time.perf_counter()
@@ -68,11 +75,17 @@ def run_impact(
     incident = _runnable(session, incident_id, now, executed)
     sources = {s.table_name: SourceRef(s.path, s.format) for s in list_sources(session)}
     before = _last_run(session, incident_id)
+    amendment = latest_amendment(session, incident_id)
+    compare = before is not None and amendment is not None and amendment != before["amendment"]
     result = engine.compute(ImpactJob(zones, sources, _window(incident, now), custom, builtin))
     stored_from = time.perf_counter()
+    if compare:
+        changes.keep_prior(session, incident_id)
     counts = replace_impacts(session, incident_id, result.impacts)
-    _log_run(session, incident_id, now, actor, before, counts, result)
-    session.flush()
+    run = _log_run(session, incident_id, now, actor, before, counts, result, amendment)
+    differences = changes.record_changes(session, run.id, incident_id) if compare else None
+    if differences is not None:
+        _log_changes(session, incident_id, now, actor, run.id, differences)
     done = time.perf_counter()
     seconds = {
         "load_customers": loaded - started,
@@ -87,6 +100,7 @@ def run_impact(
         result.unknown_customers,
         result.rules,
         {k: round(v, 3) for k, v in seconds.items()},
+        differences,
     )
 
 
@@ -132,10 +146,12 @@ def _refuse_early(
     """Refuse a run whose answer could not be used, before any costly work."""
     incident_id = incident.id
     campaign = executed.executed_campaign(session, incident_id)
-    if campaign is not None:
+    if campaign is not None and not _amended_since_last_run(session, incident_id):
         raise ConflictError(
             f"incident {incident_id} already has an executed campaign ({campaign}); its "
-            "credits and messages were decided from these impacts, so they are kept as they are"
+            "credits and messages were decided from these impacts, so they are kept as they "
+            "are. If the incident was not as declared, correct it first (`makegood incidents "
+            f"amend {incident_id} ...`); a run after that finds the difference"
         )
     if incident.end_at is None:
         raise ConflictError(
@@ -147,6 +163,12 @@ def _refuse_early(
             f"incident {incident_id} ends at {incident.end_at.isoformat()}, after now "
             f"({now.isoformat()}); impacts can only be found once the window is over"
         )
+
+
+def _amended_since_last_run(session: Session, incident_id: int) -> bool:
+    last = _last_run(session, incident_id)
+    amendment = latest_amendment(session, incident_id)
+    return amendment is not None and (last is None or last["amendment"] != amendment)
 
 
 def _window(incident: Incident, now: datetime) -> Window:
@@ -169,18 +191,19 @@ def _log_run(
     before: dict[str, object] | None,
     counts: dict[str, int],
     result: EngineResult,
-) -> None:
-    session.add(
-        ImpactRun(
-            incident_id=incident_id,
-            ran_at=now,
-            rules=result.rules,
-            confirmed=counts["confirmed"],
-            possible=counts["possible"],
-            unknown_customers=result.unknown_customers,
-            query_seconds=result.seconds["query"],
-        )
+    amendment: int | None,
+) -> ImpactRun:
+    run = ImpactRun(
+        incident_id=incident_id,
+        ran_at=now,
+        rules=result.rules,
+        confirmed=counts["confirmed"],
+        possible=counts["possible"],
+        unknown_customers=result.unknown_customers,
+        query_seconds=result.seconds["query"],
+        amendment_id=amendment,
     )
+    session.add(run)
     record(
         session,
         at=now,
@@ -190,6 +213,27 @@ def _log_run(
         object_id=incident_id,
         before=before,
         after={**counts, "rules": result.rules, "unknown_customers": result.unknown_customers},
+    )
+    session.flush()
+    return run
+
+
+def _log_changes(
+    session: Session,
+    incident_id: int,
+    now: datetime,
+    actor: str,
+    run_id: int,
+    differences: dict[str, int],
+) -> None:
+    record(
+        session,
+        at=now,
+        actor=actor,
+        action="impact.changed",
+        object_type="incident",
+        object_id=incident_id,
+        after={"run_id": run_id, **differences},
     )
 
 
@@ -208,6 +252,7 @@ def _last_run(session: Session, incident_id: int) -> dict[str, object] | None:
         "possible": run.possible,
         "rules": list(run.rules),
         "ran_at": run.ran_at.isoformat(),
+        "amendment": run.amendment_id,
     }
 
 

@@ -12,6 +12,8 @@ from makegood.core.errors import InvalidInputError
 from makegood.incidents.models import Incident
 from makegood.incidents.ports import IMPACT_FIGURES
 from makegood.incidents.schemas import (
+    AmendIn,
+    AmendmentOut,
     ImpactCounts,
     IncidentIn,
     IncidentOut,
@@ -121,6 +123,41 @@ def resolve_incident(
         raise ApiError(422, exc.kind, exc.message, "end") from None
     uow.commit()
     return incident_out(incident, _counts(svc, uow.session, incident_id))
+
+
+@router.post(
+    "/{incident_id}/amendments",
+    status_code=201,
+    response_model=AmendmentOut,
+    responses={**NOT_FOUND, **MALFORMED},
+)
+def amend_incident(
+    incident_id: IncidentId, body: AmendIn, uow: Uow, svc: Svc, caller: Operator
+) -> AmendmentOut:
+    """Correct the incident after the fact, as `makegood incidents amend` does: its
+    window, services or cause, audited with the before and after. A new impact run
+    then finds the difference, and a new plan makes a follow-up campaign."""
+    from makegood.incidents.amend import Changes, amend
+
+    changes = Changes(
+        body.start,
+        body.end,
+        None if body.services is None else tuple(body.services),
+        body.cause,
+    )
+    try:
+        amendment = amend(uow.session, incident_id, changes, svc.now(), actor(caller))
+    except InvalidInputError as exc:
+        raise ApiError(422, exc.kind, exc.message, "body") from None
+    uow.commit()
+    return AmendmentOut(
+        id=amendment.id,
+        incident_id=incident_id,
+        at=amendment.at,
+        actor=amendment.actor,
+        before=dict(amendment.before),
+        after=dict(amendment.after),
+    )
 
 
 @router.put(

@@ -180,6 +180,59 @@ def resolve_(
     app.emit(data, lambda: app.out.print(f"Incident {incident_id} resolved, ended {data['end']}"))
 
 
+@app.command("amend")
+@reports_errors
+def amend_(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident id.")],
+    start: Annotated[str | None, typer.Option(help="The corrected start (ISO-8601).")] = None,
+    end: Annotated[str | None, typer.Option(help="The corrected end (ISO-8601).")] = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(help="The affected services, all of them (repeatable; replaces the list)."),
+    ] = None,
+    cause: Annotated[
+        str | None, typer.Option(help="The corrected cause, e.g. third_party; 'none' for none.")
+    ] = None,
+) -> None:
+    """Correct an incident after the fact: its window, services or cause. Audited
+    with the before and after. Then `makegood impact run ID` finds the difference
+    (newly affected, no longer affected, changed magnitude), even after a campaign
+    went out, and `makegood campaigns plan ID` makes a follow-up campaign for it:
+    offers for the newly affected, top-ups for larger harm, and for customers no
+    longer owed a credit what the policy's [corrections] says (keep, close_unclaimed
+    or reverse). Prints the amendment as JSON with --json."""
+    from makegood.incidents.amend import Changes, amend
+
+    app = app_context(ctx)
+    changes = Changes(
+        start=None if start is None else instant_option(start, "--start"),
+        end=None if end is None else instant_option(end, "--end"),
+        services=None if service is None else tuple(service),
+        cause=cause,
+    )
+    with app.uow() as uow:
+        amendment = amend(uow.session, incident_id, changes, app.now(), app.actor)
+        uow.commit()
+        data: dict[str, Any] = {
+            "incident_id": incident_id,
+            "amendment_id": amendment.id,
+            "before": dict(amendment.before),
+            "after": dict(amendment.after),
+        }
+
+    def human() -> None:
+        app.out.print(f"Incident {incident_id} amended (amendment {data['amendment_id']}):")
+        for key, value in data["after"].items():
+            was = _shown(key, data["before"][key])
+            app.out.print(f"  {key}: {was} -> {_shown(key, value)}", markup=False)
+        app.out.print(
+            f"Next: makegood impact run {incident_id} finds who this changes.", markup=False
+        )
+
+    app.emit(data, human)
+
+
 @app.command("list")
 @reports_errors
 def list_(ctx: typer.Context) -> None:

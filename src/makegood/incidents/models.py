@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from makegood.db.base import Base, UTCDateTime
@@ -36,6 +37,21 @@ class Incident(Base):
     end_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Amendment(Base):
+    """A correction to an incident after it was declared: its window, services or
+    cause as they were and as they are now. An impact run after one records the
+    difference it made (impact_changes)."""
+
+    __tablename__ = "incident_amendments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class AlertLink(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -133,6 +133,26 @@ class SummariesIn(Body):
 
 class ResolveIn(Body):
     end: Instant | None = Field(default=None, description="When it ended; defaults to now.")
+
+
+class AmendIn(Body):
+    start: Instant | None = Field(default=None, description="The corrected start.")
+    end: Instant | None = Field(default=None, description="The corrected end.")
+    services: list[str] | None = Field(
+        default=None, max_length=50, description="All the affected services (replaces them)."
+    )
+    cause: str | None = Field(
+        default=None, max_length=64, description="The corrected cause; 'none' for none."
+    )
+
+
+class AmendmentOut(Out):
+    id: int
+    incident_id: int
+    at: Instant
+    actor: str
+    before: dict[str, Any] = Field(description="The fields that changed, as they were.")
+    after: dict[str, Any] = Field(description="The same fields, as they are now.")
 
 
 class ImpactCounts(Out):

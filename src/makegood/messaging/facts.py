@@ -80,9 +80,11 @@ def load(
     secret_key = sealer.secret_key
     out = []
     for row in rows:
-        url = None
+        url, correction = None, None
         if row.kind == "claim_offer":
             url = claim_url(base, sealer.open(row.payload["sealed_token"]), row.channel)
+        elif row.kind == "correction_notice":
+            correction = row.payload.get("action")
         token = unsubscribe_token(secret_key, row.customer_id)
         facts = letter_facts(
             row.kind,
@@ -94,6 +96,7 @@ def load(
             url,
             sent_at,
             unsubscribe_url(base, token) if token else None,
+            correction=correction,
         )
         out.append(
             Outgoing(
@@ -137,6 +140,9 @@ class CustomerFacts(Protocol):
     phone: str | None
 
 
+# Only a claim letter (its sealed token) and a correction notice (its action: close or
+# reverse) need their payload: the others' is not read.
+WITH_PAYLOAD = ("claim_offer", "correction_notice")
 LOADED = (
     Message.id,
     Message.campaign_id,
@@ -144,8 +150,7 @@ LOADED = (
     Message.provider_message_id,
     Message.channel,
     Message.kind,
-    # Only a claim letter needs its payload (the sealed token): the others' is not read.
-    case((Message.kind == "claim_offer", Message.payload)).label("payload"),
+    case((Message.kind.in_(WITH_PAYLOAD), Message.payload)).label("payload"),
     Offer.incident_id,
     Offer.customer_id,
     Offer.rule,
@@ -175,14 +180,20 @@ def letter_facts(
     url: str | None,
     sent_at: datetime,
     unsubscribe: str | None = None,
+    *,
+    correction: str | None = None,
 ) -> LetterFacts:
     """One letter's facts. An offer not yet executed (a preview of a draft) gets the
-    statement date and the deadline it would get if it were executed at ``sent_at``."""
+    statement date and the deadline it would get if it were executed at ``sent_at``.
+    A correction notice (``correction``: close or reverse) is about an offer already
+    closed or reversed: it needs neither, and names no deadline for a closed link."""
     statement, expires = offer.statement_date, offer.expires_at
     if kind == "automatic_credit" and statement is None:
         statement = statement_date(customer.next_bill_date, sent_at, customer.timezone)
     if kind == "claim_offer" and expires is None:
         expires = sent_at + timedelta(days=offer.claim_days or 0)
+    if kind == "correction_notice":
+        expires = None
     percent = None if offer.capped else percents.get(offer.rule)
     return LetterFacts(
         kind=kind,
@@ -208,6 +219,7 @@ def letter_facts(
         phone=customer.phone or "",
         customer_id=offer.customer_id,
         unsubscribe_url=unsubscribe,
+        correction=correction,
     )
 
 

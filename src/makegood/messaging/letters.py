@@ -65,6 +65,9 @@ class LetterFacts:
     phone: str = ""
     # The company's own id for the customer (the webhook channel names them by it).
     customer_id: str = ""
+    # What a correction notice tells (its kind only): "close" (the claim link was
+    # closed) or "reverse" (the credit was taken back).
+    correction: str | None = None
 
 
 def support_phone(company: CompanySettings, country: str) -> str:
@@ -127,8 +130,22 @@ def context(facts: LetterFacts, company: CompanySettings) -> dict[str, Any]:
             ),
         },
         "claim": claim,
+        "correction": _correction(facts),
         "support_phone": support_phone(company, facts.country),
     }
+
+
+CORRECTIONS = ("close", "reverse")
+
+
+def _correction(facts: LetterFacts) -> dict[str, Any] | None:
+    """What a correction notice says was done; None for every other kind."""
+    if facts.kind != "correction_notice":
+        return None
+    action = facts.correction
+    if action not in CORRECTIONS:
+        raise ValueError(f"a correction notice needs its action (close or reverse), not {action!r}")
+    return {"action": action, "closed": action == "close", "reversed": action == "reverse"}
 
 
 def written_summary_for(

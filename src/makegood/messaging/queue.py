@@ -21,12 +21,16 @@ DEFAULT_CHANNEL = "email"
 CHANNELS = ("email", "sms")
 # Messages not yet handed to a sender.
 WAITING = ("queued", "retrying")
+# The payload of a staged offer that gets no letter (a follow-up's top-up: the
+# customer was told of their credit the first time).
+SILENT = '{"kind": "none"}'
 
 
 def queue_staged(session: Session, stage: str, campaign_id: int, now: datetime) -> None:
     """One queued letter per staged offer (``offer_id``, ``customer_id``, ``status``
     granted or offered, ``payload`` as JSON text) and channel the customer is reached
-    on (their ``channel`` column: email, sms or both; email when it says nothing)."""
+    on (their ``channel`` column: email, sms or both; email when it says nothing);
+    none for an offer whose payload is ``SILENT``."""
     payload = "CAST(s.payload AS JSON)" if dialect(session) == "postgresql" else "s.payload"
     wanted = " UNION ALL ".join(f"SELECT '{name}' AS name" for name in CHANNELS)
     session.execute(
@@ -38,14 +42,49 @@ def queue_staged(session: Session, stage: str, campaign_id: int, now: datetime) 
             f"'queued', {payload}, 0, :now FROM {stage} s "
             "JOIN customers c ON c.customer_id = s.customer_id "
             f"JOIN ({wanted}) ch ON ',' || coalesce(c.channel, :default) || ',' "
-            "LIKE '%,' || ch.name || ',%'"
+            "LIKE '%,' || ch.name || ',%' WHERE s.payload <> :silent"
         ),
         {
             "campaign": campaign_id,
             "default": DEFAULT_CHANNEL,
             "now": db_instant(session, now),
+            "silent": SILENT,
         },
     )
+
+
+def queue_notices(
+    session: Session, campaign_id: int, told: list[tuple[int, str, str]], now: datetime
+) -> None:
+    """A correction notice for each (offer id, customer id, action: close or reverse)
+    on the channels the customer is reached on: their claim link closed, or their
+    credit reversed. One per customer and channel in a campaign, whatever is retried
+    (a customer with two corrected offers is told once)."""
+    payload = "CAST(:payload AS JSON)" if dialect(session) == "postgresql" else ":payload"
+    wanted = " UNION ALL ".join(f"SELECT '{name}' AS name" for name in CHANNELS)
+    statement = text(
+        "INSERT INTO messages (campaign_id, offer_id, customer_id, channel, kind, status, "
+        "payload, attempts, created_at) "
+        f"SELECT :campaign, :offer, c.customer_id, ch.name, 'correction_notice', 'queued', "
+        f"{payload}, 0, :now FROM customers c "
+        f"JOIN ({wanted}) ch ON ',' || coalesce(c.channel, :default) || ',' "
+        "LIKE '%,' || ch.name || ',%' WHERE c.customer_id = :customer AND NOT EXISTS "
+        "(SELECT 1 FROM messages m WHERE m.campaign_id = :campaign "
+        "AND m.customer_id = :customer AND m.channel = ch.name)"
+    )
+    moment = db_instant(session, now)
+    for offer_id, customer_id, action in told:
+        session.execute(
+            statement,
+            {
+                "campaign": campaign_id,
+                "offer": offer_id,
+                "customer": customer_id,
+                "payload": f'{{"kind": "correction_notice", "action": "{action}"}}',
+                "now": moment,
+                "default": DEFAULT_CHANNEL,
+            },
+        )
 
 
 def last_letter(session: Session, campaign_id: int, customer_id: str) -> Message | None:

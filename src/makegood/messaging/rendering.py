@@ -29,7 +29,9 @@ from makegood.core.locales import closest
 from makegood.messaging.letter_parts import LetterParts
 from makegood.messaging.wording import sentence_start
 
-KINDS = ("automatic_credit", "claim_offer")
+# The letters makegood writes: a credit applied, a credit to claim, and the short
+# notice a follow-up campaign sends when it closes a claim link or reverses a credit.
+KINDS = ("automatic_credit", "claim_offer", "correction_notice")
 FALLBACK_LOCALE = "en-US"
 
 

@@ -35,7 +35,10 @@ class MessageOut(Out):
     offer_id: int
     customer_id: str
     channel: str
-    kind: str = Field(description="automatic_credit or claim_offer")
+    kind: str = Field(
+        description="automatic_credit, claim_offer or correction_notice (a follow-up "
+        "campaign's word that a link closed or a credit was reversed)"
+    )
     status: str = Field(description="queued, sending, sent, retrying, failed or suppressed")
     attempts: int = Field(description="How many times delivery was tried.")
     created_at: Instant

@@ -254,6 +254,18 @@ class SmsLimits(Strict):
     max_segments: int = Field(default=3, ge=1, le=10)
 
 
+class Corrections(Strict):
+    """What a follow-up campaign (after an incident is amended) does for customers
+    who had an offer but are no longer owed one (no longer affected, or now excluded):
+    keep it (never take back what was given), close_unclaimed (open claim links
+    close with a polite page; credits given stay), or reverse (open links close and
+    given credits are reversed on the ledger and pushed to billing). ``notify``: a
+    short letter tells each customer whose link closed or credit was reversed."""
+
+    mode: Literal["keep", "close_unclaimed", "reverse"] = "keep"
+    notify: bool = False
+
+
 class Policy(Strict):
     name: str = Field(max_length=NAME_MAX)
     version: int = Field(default=1, ge=1, le=2**31 - 1)  # a campaign keeps it in an INTEGER
@@ -261,6 +273,7 @@ class Policy(Strict):
     exclusions: Exclusions = Exclusions()
     limits: Limits = Limits()
     sms: SmsLimits = SmsLimits()
+    corrections: Corrections = Corrections()
     source: str = ""
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -102,8 +102,44 @@ def _show(app_: AppContext, r: ReportOut, html: Path | None) -> None:
         )
         for f in b.failures:
             out.print(f"    entry {f.entry_id} ({f.customer_id}): {f.reason}", markup=False)
+    if r.corrections:
+        for line in correction_lines(r.corrections):
+            out.print(f"  {line}", markup=False, highlight=False)
     if html is not None:
         out.print(f"  HTML report written to {html}", highlight=False)
+
+
+def correction_lines(c: dict[str, Any]) -> list[str]:
+    """An amended incident's corrections, a line each (the HTML report says the same)."""
+    lines = []
+    for a in c["amendments"]:
+        moved = ", ".join(f"{k} {a['before'][k]} -> {v}" for k, v in a["after"].items())
+        lines.append(f"amended {a['at']} by {a['actor']}: {moved}")
+    changes = c.get("changes")
+    if changes:
+        n = changes["counts"]
+        lines.append(
+            f"impacts since: {n['added']} newly affected, {n['removed']} no longer affected, "
+            f"{n['magnitude']} with another magnitude, {n['confidence']} another confidence"
+        )
+    for f in c["follow_ups"]:
+        by = f["corrections"]["by_action"]
+        of = {a: sum(by[a].values()) for a in by}
+        skipped = sum(by[a]["skipped"] for a in by)
+        lines.append(
+            f"follow-up campaign {f['campaign_id']} (round {f['round']}, {f['status']}): "
+            f"{f['new_offers']['customers']} new offers {_totals(f['new_offers']['totals'])}, "
+            f"{f['top_ups']['customers']} top-ups {_totals(f['top_ups']['totals'])}; earlier "
+            f"offers: {of['keep']} kept, {by['close']['done']} of {of['close']} links closed, "
+            f"{by['reverse']['done']} of {of['reverse']} credits reversed "
+            f"{_totals(f['reversed'])}, {skipped} skipped (moved on since the plan); "
+            f"{f['notices']} notices"
+        )
+    return lines
+
+
+def _totals(totals: dict[str, str]) -> str:
+    return "(" + ", ".join(f"{v} {c}" for c, v in totals.items()) + ")" if totals else ""
 
 
 def _span(seconds: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from pydantic import Field
 
@@ -259,6 +260,14 @@ class ReportOut(Out):
         description="Per billing sink that takes entries one by one (stripe, webhook): "
         "where this incident's ledger entries stand.",
     )
+    corrections: dict[str, Any] | None = Field(
+        default=None,
+        description="For an amended incident: its amendments (before and after), the "
+        "difference the impact run after them found (changes: added, removed, magnitude, "
+        "confidence, with a sample of customers), and each follow-up campaign: new offers "
+        "and top-ups (customers and totals), earlier offers kept, closed or reversed, what "
+        "the reversals took back, and notices queued. Null when never amended.",
+    )
 
     @classmethod
     def of(cls, report: IncidentReport) -> ReportOut:
@@ -311,4 +320,5 @@ class ReportOut(Out):
                 name: BillingOut.model_validate(one.as_dict())
                 for name, one in report.billing.items()
             },
+            corrections=report.corrections,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,7 @@ from makegood.messaging.models import (
     Message,
     Suppression,
 )
+from makegood.reports.corrections import corrections
 from makegood.reports.offer_status import open_at, status_at
 from makegood.reports.retention import Retention, retention
 from makegood.reports.rules import fraction
@@ -131,15 +133,19 @@ class IncidentReport:
     time_to_apology: TimeToApology = NO_APOLOGY
     retention: Retention | None = None
     billing: dict[str, SinkStanding] = field(default_factory=dict)  # by sink
+    # Amendments, the difference they made, and the follow-up campaigns (None: never
+    # amended); see reports/corrections.py.
+    corrections: dict[str, Any] | None = None
 
 
 def incident_report(session: Session, incident_id: int, now: datetime) -> IncidentReport:
     """The report for one incident as of ``now`` (which decides what has expired)."""
     incident = get_incident(session, incident_id)
+    # The apology campaign itself (round 0); follow-ups are reported as corrections.
     campaign = session.scalar(
         select(Campaign)
         .where(Campaign.incident_id == incident_id, Campaign.status != "cancelled")
-        .order_by(Campaign.id.desc())
+        .order_by(Campaign.round, Campaign.id.desc())
         .limit(1)
     )
     offers = _offers(session, incident_id, now)
@@ -172,6 +178,7 @@ def incident_report(session: Session, incident_id: int, now: datetime) -> Incide
         time_to_apology=timing,
         retention=retention(session, campaign),
         billing=standing(session, incident_id=incident_id),
+        corrections=corrections(session, incident_id),
     )
 
 
