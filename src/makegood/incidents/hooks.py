@@ -7,24 +7,23 @@ secret for one receiver, and the hook can do nothing but what alerts ask.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from makegood.incidents import alerts
 from makegood.kits.http.deps import Svc
-from makegood.kits.http.errors import ApiError, ErrorResponse
+from makegood.kits.http.errors import ErrorResponse
+from makegood.kits.http.hooks import REFUSALS, bearer, require_token
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 
-token_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="AlertmanagerToken",
-    description="The token in MAKEGOOD_WEB__ALERTMANAGER_TOKEN, sent as "
-    "'Authorization: Bearer <token>' (Alertmanager's http_config.authorization)",
+token_bearer = bearer(
+    "AlertmanagerToken",
+    "MAKEGOOD_WEB__ALERTMANAGER_TOKEN",
+    "Alertmanager's http_config.authorization",
 )
 
 
@@ -44,21 +43,14 @@ def _alertmanager(
     svc: Svc,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(token_bearer)],
 ) -> None:
-    expected = svc.settings.web.alertmanager_token.get_secret_value()
-    if not expected:
-        raise ApiError(
-            503,
-            "hook_disabled",
-            "the Alertmanager hook is off: set MAKEGOOD_WEB__ALERTMANAGER_TOKEN "
-            "(or alertmanager_token under [web] in makegood.toml) and send it as "
-            "'Authorization: Bearer <token>'",
-        )
-    given = credentials.credentials if credentials is not None else ""
-    # Compared as bytes in constant time: how much of a guess matched stays unknown.
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(
-            401, "unauthorized", "send the Alertmanager token as 'Authorization: Bearer <token>'"
-        )
+    require_token(
+        credentials,
+        svc.settings.web.alertmanager_token.get_secret_value(),
+        off="the Alertmanager hook is off: set MAKEGOOD_WEB__ALERTMANAGER_TOKEN "
+        "(or alertmanager_token under [web] in makegood.toml) and send it as "
+        "'Authorization: Bearer <token>'",
+        wrong="send the Alertmanager token as 'Authorization: Bearer <token>'",
+    )
 
 
 @router.post(
@@ -66,7 +58,7 @@ def _alertmanager(
     response_model=AlertHookResult,
     dependencies=[Depends(_alertmanager)],
     responses={
-        401: {"model": ErrorResponse, "description": "No token, or not the configured one"},
+        **REFUSALS,
         422: {
             "model": ErrorResponse,
             "description": "The notification is not Alertmanager's format; `field` names "

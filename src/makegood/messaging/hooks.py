@@ -9,29 +9,24 @@ posted twice changes nothing the second time.
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from makegood.db.uow import UnitOfWork
 from makegood.kits.http.deps import Svc
 from makegood.kits.http.errors import ApiError, ErrorResponse
+from makegood.kits.http.hooks import REFUSALS, bearer, require_token
 from makegood.messaging.feedback import report_key, take
 from makegood.messaging.feedback_events import from_event
 from makegood.messaging.feedback_reports import FeedbackError
 
 router = APIRouter(prefix="/api/hooks", tags=["hooks"])
 
-token_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="MailEventsToken",
-    description="The token in MAKEGOOD_BOUNCES__HOOK_TOKEN, sent as "
-    "'Authorization: Bearer <token>'",
-)
+token_bearer = bearer("MailEventsToken", "MAKEGOOD_BOUNCES__HOOK_TOKEN")
 
 
 class MailEventsResult(BaseModel):
@@ -48,19 +43,13 @@ def _hook_token(
     svc: Svc,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(token_bearer)],
 ) -> None:
-    expected = svc.settings.bounces.hook_token.get_secret_value()
-    if not expected:
-        raise ApiError(
-            503,
-            "hook_disabled",
-            "the mail events hook is off: set MAKEGOOD_BOUNCES__HOOK_TOKEN (or hook_token "
-            "under [bounces] in makegood.toml) and send it as 'Authorization: Bearer <token>'",
-        )
-    given = credentials.credentials if credentials is not None else ""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(
-            401, "unauthorized", "send the mail events token as 'Authorization: Bearer <token>'"
-        )
+    require_token(
+        credentials,
+        svc.settings.bounces.hook_token.get_secret_value(),
+        off="the mail events hook is off: set MAKEGOOD_BOUNCES__HOOK_TOKEN (or hook_token "
+        "under [bounces] in makegood.toml) and send it as 'Authorization: Bearer <token>'",
+        wrong="send the mail events token as 'Authorization: Bearer <token>'",
+    )
 
 
 @router.post(
@@ -68,12 +57,11 @@ def _hook_token(
     response_model=MailEventsResult,
     dependencies=[Depends(_hook_token)],
     responses={
-        401: {"model": ErrorResponse, "description": "No token, or not the configured one"},
+        **REFUSALS,
         422: {
             "model": ErrorResponse,
             "description": "Not a provider's event shape; the message names the event",
         },
-        503: {"model": ErrorResponse, "description": "No hook token is configured"},
     },
 )
 def mail_events(
