@@ -25,22 +25,19 @@ from makegood.adapters.spark_sql import json_text, to_spark
 from makegood.config import Settings, SparkSettings
 from makegood.core.errors import ConfigurationError, InvalidInputError
 from makegood.impact import rules
-from makegood.impact.ports import RESULT_COLUMNS, EngineResult, ImpactJob, SourceRef
+from makegood.impact.ports import (
+    RESULT_COLUMNS,
+    RESULT_SCHEMA,
+    EngineResult,
+    ImpactJob,
+    SourceRef,
+)
 from makegood.impact.rules import CustomRule, Window
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 SPARK_TYPES = {"VARCHAR": "STRING", "TIMESTAMPTZ": "TIMESTAMP"}
-RESULT_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("confidence", pa.string()),
-        ("magnitude", pa.int64()),
-        ("rule", pa.string()),
-        ("evidence", pa.string()),
-    ]
-)
 # Each customer's strongest finding (confirmed before possible, then the rules' order)
 # and all its evidence in that order; ties broken by magnitude, then evidence, so a
 # rule with several rows per customer gives the same answer every time.

@@ -26,6 +26,15 @@ from makegood.kits.ports import Port
 from makegood.sources.ports import SourceCheck
 
 RESULT_COLUMNS = ("customer_id", "confidence", "magnitude", "rule", "evidence")
+RESULT_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("confidence", pa.string()),
+        ("magnitude", pa.int64()),
+        ("rule", pa.string()),
+        ("evidence", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,9 @@ class ImpactJob:
 
 @dataclass
 class EngineResult:
-    impacts: pa.RecordBatchReader  # batches of RESULT_COLUMNS, read once
+    impacts: pa.RecordBatchReader  # batches of RESULT_SCHEMA, read once
+    # Ids in the sources that are not customers. An engine that streams its answer
+    # may count them as the batches pass: final once ``impacts`` is read to the end.
     unknown_customers: int
     rules: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
