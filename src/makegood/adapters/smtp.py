@@ -127,6 +127,13 @@ class SmtpPool:
             await _close(client)
             client = None
             return Answer("retry", detail=f"{type(exc).__name__}: {exc}".strip())
+        except asyncio.CancelledError:
+            # Stopped mid-conversation: the connection is in an unknown state, and a
+            # polite QUIT could wait for a reply that never comes. Drop it.
+            if client is not None:
+                client.close()
+            client = None
+            raise
         finally:
             self._idle.put_nowait(client)
 

@@ -8,6 +8,11 @@ the next message. A sender killed mid-batch leaves its messages leased; once the
 lease runs out another sender takes the ones with no recorded outcome. The one
 window left is between the relay's "250 OK" and that commit (milliseconds): a
 kill inside it sends that message again, under the same key (for email, the same Message-ID).
+
+The database going away (a restart, a killed backend) does not stop a sender: each of
+its database steps is tried again while the database is away (leases.py for the
+leases, recording.py for the outcomes, both on db/retry.py). Past that patience the
+step's error ends the run, which first gives back the letters it never handed over.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,10 +31,12 @@ from sqlalchemy import Engine
 from makegood.config import Settings
 from makegood.core.clock import Clock
 from makegood.core.tokens import Sealer
+from makegood.db.retry import retrying_async
 from makegood.db.uow import UnitOfWork
 from makegood.kits.root import Root
 from makegood.messaging import facts as facts_
 from makegood.messaging import outbox
+from makegood.messaging.leases import Holdings, wall_clock
 from makegood.messaging.letters import compose
 from makegood.messaging.pacing import DomainPacing, RateLimit
 from makegood.messaging.ports import (
@@ -42,11 +49,12 @@ from makegood.messaging.ports import (
     Channels,
     Envelope,
 )
-from makegood.messaging.recording import OutcomeWriter
+from makegood.messaging.recording import GroupCommit, OutcomeWriter
 from makegood.messaging.rendering import Renderer, RenderError
 
 Progress = Callable[[str], None]
 SUPPRESSED = "address is on the suppression list"
+CLOSE_SECONDS = 5.0  # for closing the channels when the run ends
 Blocked = set[tuple[str, str]]  # suppressed (channel, address) pairs
 # The messages, the suppressed addresses among them, and when their lease ends.
 Batch = tuple[list[facts_.Outgoing], Blocked, datetime]
@@ -63,6 +71,27 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
 
 
+async def _settle(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` unless it is done, wait for it, and take its error (if any), so
+    none is left for asyncio to report as never retrieved."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
+def _still_wanted() -> None:
+    """Raise CancelledError if this task was cancelled and something swallowed it:
+    Python 3.11's wait_for (inside aiosmtplib) returns its result instead when the
+    relay's answer and the cancel arrive together. A task that went on after that would
+    keep the run waiting for it for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
@@ -71,12 +100,6 @@ def _first_of(group: BaseExceptionGroup) -> BaseException:
     """The first exception in a (nested) group."""
     first = group.exceptions[0]
     return _first_of(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def wall_clock() -> datetime:
-    # Leases and backoff run on real time even when --now replays history: a
-    # replayed clock stands still, and a lease must still run out.
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -114,9 +137,9 @@ class Sender:
         self._open: dict[str, Channel] = {}
         self.delivery = self.settings.delivery
         self.counts = Counts()
-        self._pending: list[tuple[outbox.Outcome, asyncio.Future[int]]] = []
-        self._committer: asyncio.Task[None] | None = None
-        self._writer = OutcomeWriter(self.engine, self.worker, self.delivery)
+        self._holdings = Holdings(self.engine, self.worker, self.delivery)
+        writer = OutcomeWriter(self.engine, self.worker, self.delivery)
+        self._outcomes = GroupCommit(writer, self._holdings)
         # A letter is sent only while this much of its lease is left, so a send in
         # flight ends before anyone else may lease the message.
         self._dropped = False
@@ -137,34 +160,38 @@ class Sender:
         # batch's slowest message or for the database between batches.
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._low = asyncio.Event()
-        held: list[facts_.Outgoing] = []
+        self._holdings.begin()
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
                     group.create_task(self._work(queue, limit, stop)) for _ in range(connections)
                 ]
-                held = await self._feed(queue, mode, stop)
+                await self._feed(queue, mode, stop)
                 for _ in workers:
                     queue.put_nowait(None)
         except BaseExceptionGroup as group_error:
-            # One failure (a channel's settings missing, a refused key) is raised as
-            # itself, so the command line shows its message rather than a group.
+            # One failure (a channel's settings missing, a refused key, the database
+            # away for longer than its patience) is raised as itself, so the command
+            # line shows its message rather than a group.
             raise _first_of(group_error) from None
         finally:
-            # Stopped with letters in hand: give them back so others can have them.
-            while not queue.empty():
-                entry = queue.get_nowait()
-                if entry is not None:
-                    held.append(entry[0])
-            if held:
-                await asyncio.to_thread(self._release, [o.message_id for o in held])
-            if self._committer is not None and not self._committer.done():
-                await asyncio.wait([self._committer])  # its last group, before the close
-            await self._writer.close()
-            opened, self._open = list(self._open.values()), {}
-            for channel in opened:
-                await channel.close()
+            await self._wind_up()
         return self.counts
+
+    async def _wind_up(self) -> None:
+        """However the run ended: let the last group of outcomes be written, give back
+        the letters never handed to a channel (left in the queue, read ahead, or leased
+        when a step failed for good) so others can have them now, and close up."""
+        await self._outcomes.finish()
+        await self._holdings.give_back()
+        await self._outcomes.close()
+        opened, self._open = list(self._open.values()), {}
+        # A connection cancelled mid-send may never answer its goodbye: the run ends
+        # all the same (its socket goes with the process, or to the collector).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_SECONDS):
+                for channel in opened:
+                    await channel.close()
 
     def _address(self, item: facts_.Outgoing) -> str:
         return self._channel(item.channel).address(item.facts)
@@ -177,41 +204,58 @@ class Sender:
 
     async def _feed(
         self, queue: asyncio.Queue[Item | None], mode: str, stop: asyncio.Event
-    ) -> list[facts_.Outgoing]:
+    ) -> None:
         """Lease batches into the queue until there is nothing (more) to send or the
-        sender is stopped; return a batch leased but never queued."""
-        low_water = self.delivery.connections
+        sender is stopped. A batch read ahead and never queued stays held, and is given
+        back when the run winds up."""
         ahead: asyncio.Task[Batch] | None = None
-        while not stop.is_set():
-            outgoing, blocked, until = await (
-                ahead or asyncio.create_task(asyncio.to_thread(self._take))
-            )
-            ahead = None
-            if outgoing:
-                for item in outgoing:
-                    queue.put_nowait((item, blocked, until))
-                # The next batch is leased and read while this one is being sent.
-                ahead = asyncio.create_task(asyncio.to_thread(self._take))
-                while queue.qsize() > low_water and not stop.is_set():
-                    self._low.clear()
-                    await _first(self._low.wait(), stop.wait())
-                continue
-            # What is in flight may come back due for a retry.
-            await _first(queue.join(), stop.wait())
-            if self._dropped and not stop.is_set():
-                self._dropped = False  # letters left for lack of lease are due again now
-                continue
-            if stop.is_set() or mode == "due":
-                break
-            due = await asyncio.to_thread(self._next_due)
-            if due is None and mode == "until_empty":
-                break
-            wait = self.delivery.poll_seconds
-            if due is not None:
-                wait = min(wait, max(0.05, (due - wall_clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-        return (await ahead)[0] if ahead is not None else []
+        try:
+            while not stop.is_set():
+                _still_wanted()
+                outgoing, blocked, until = await (ahead or self._take())
+                ahead = None
+                if outgoing:
+                    for item in outgoing:
+                        queue.put_nowait((item, blocked, until))
+                    # The next batch is leased and read while this one is being sent.
+                    ahead = asyncio.create_task(self._take())
+                    await self._while_full(queue, stop)
+                    continue
+                if not await self._idle(queue, mode, stop):
+                    break
+            if ahead is not None:
+                await ahead
+        finally:
+            # Failed or cancelled (another task failed): the read-ahead goes too.
+            await _settle(ahead)
+
+    async def _while_full(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
+        """Wait until the queue is down to one letter a connection (or the stop)."""
+        while queue.qsize() > self.delivery.connections and not stop.is_set():
+            self._low.clear()
+            await _first(self._low.wait(), stop.wait())
+
+    async def _idle(
+        self, queue: asyncio.Queue[Item | None], mode: str, stop: asyncio.Event
+    ) -> bool:
+        """Nothing was due: wait for what is in flight and then until something may be
+        due; False when the run is over."""
+        # What is in flight may come back due for a retry.
+        await _first(queue.join(), stop.wait())
+        if self._dropped and not stop.is_set():
+            self._dropped = False  # letters left for lack of lease are due again now
+            return True
+        if stop.is_set() or mode == "due":
+            return False
+        due = await self._holdings.next_due()
+        if due is None and mode == "until_empty":
+            return False
+        wait = self.delivery.poll_seconds
+        if due is not None:
+            wait = min(wait, max(0.05, (due - wall_clock()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        return True
 
     async def _work(
         self,
@@ -221,6 +265,7 @@ class Sender:
     ) -> None:
         low_water = self.delivery.connections
         while not stop.is_set():
+            _still_wanted()
             entry = await queue.get()
             try:
                 if entry is None:
@@ -238,12 +283,17 @@ class Sender:
                     self._dropped = True
                     continue
                 item = entry[0]
+                if item.message_id in self._holdings.started:
+                    # Leased again while this sender's outcome for it is still being
+                    # written: that outcome settles it.
+                    continue
                 domain = self.pacing.domain(item.channel, self._address(item))
                 wait = self.pacing.enter(domain)
                 if wait:  # its domain is at its limit: back in line, others go first
                     queue.put_nowait(entry)
                     await _first(asyncio.sleep(min(wait, 0.05)), stop.wait())
                     continue
+                self._holdings.started.add(item.message_id)
                 try:
                     outcome = await self._deliver(item, entry[1], limit)
                 finally:
@@ -252,25 +302,13 @@ class Sender:
             finally:
                 queue.task_done()
 
-    def _take(self) -> Batch:
+    async def _take(self) -> Batch:
         """Lease the next batch and read what its letters need."""
-        now = wall_clock()
-        with UnitOfWork(self.engine) as uow:
-            ids = outbox.lease(
-                uow.session, self.worker, self.delivery.batch_size, now, self.delivery.lease_seconds
-            )
-            uow.commit()
-        until = now + timedelta(seconds=self.delivery.lease_seconds)
-        return (*self._prepare(ids), until) if ids else ([], set(), until)
-
-    def _release(self, ids: list[int]) -> None:
-        with UnitOfWork(self.engine) as uow:
-            outbox.release(uow.session, self.worker, ids, wall_clock())
-            uow.commit()
-
-    def _next_due(self) -> datetime | None:
-        with UnitOfWork(self.engine) as uow:
-            return outbox.next_due(uow.session, wall_clock())
+        ids, until = await self._holdings.lease()
+        if not ids:
+            return [], set(), until
+        outgoing, blocked = await retrying_async(lambda: asyncio.to_thread(self._prepare, ids))
+        return outgoing, blocked, until
 
     def _prepare(self, ids: list[int]) -> tuple[list[facts_.Outgoing], Blocked]:
         with UnitOfWork(self.engine) as uow:
@@ -335,32 +373,13 @@ class Sender:
         return outcome(answer.outcome, answer)
 
     async def _record(self, outcome: outbox.Outcome) -> None:
-        """Wait until this outcome is committed. Outcomes that arrive while a commit
-        is running go together in the next one (group commit), so many connections
-        share one commit without any of them moving on before its own is durable."""
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((outcome, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending())
-        held = await done
-        if held:
+        """Wait until this outcome is committed (with others: see GroupCommit)."""
+        if await self._outcomes.record(outcome):
             self.counts.add(outcome.outcome, outcome.attempt, self.delivery.max_attempts)
         else:
             self.counts.lost_lease += 1
         if self.progress is not None:
             self.progress(outcome.outcome)
-
-    async def _commit_pending(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                held = await self._writer.write([o for o, _ in group])
-            except BaseException as exc:
-                for _, done in group:
-                    done.set_exception(exc)
-                raise
-            for outcome, done in group:
-                done.set_result(int(outcome.message_id in held))
 
 
 def for_root(root: Root, progress: Progress | None = None) -> Sender:
