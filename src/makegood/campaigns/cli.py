@@ -195,11 +195,17 @@ def execute_(
     """
     from makegood.campaigns.execution import execute
     from makegood.campaigns.service import get, offer_counts
+    from makegood.db.retry import retrying
 
     app_ = app_context(ctx)
-    with app_.uow() as uow:
-        get(uow.session, campaign_id)
-        pending = offer_counts(uow.session, campaign_id).get("planned", 0)
+
+    def planned() -> int:
+        with app_.uow() as uow:
+            get(uow.session, campaign_id)
+            return offer_counts(uow.session, campaign_id).get("planned", 0)
+
+    # Like every chunk, the count for the progress bar rides out a database restart.
+    pending = retrying(planned)
     with Progress(
         TextColumn("executing"),
         BarColumn(),
