@@ -155,3 +155,26 @@ def test_execute_killed_midway_and_run_again_completes_without_duplicates(
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.stdout.strip() == '{"granted": 0, "offered": 0, "messages": 0}'
     assert count(engine, LedgerEntry) == size
+
+
+def test_execute_leaves_the_outbox_with_fresh_statistics_on_postgresql(pg_databases, tmp_path):
+    """Without them (autovacuum off, or not yet round), PostgreSQL plans the lease of
+    each batch for a handful of waiting messages and scans them all instead."""
+    from sqlalchemy import text
+
+    from makegood.db.engine import make_engine
+    from tests.support.delivery import executed
+    from tests.support.world import build_world
+
+    name = pg_databases.create(True)
+    engine = make_engine(pg_databases.url(name))
+    try:
+        world = build_world(engine, tmp_path)
+        executed(engine, world.shipping)
+        with engine.connect() as conn:
+            queued = conn.scalar(text("SELECT count(*) FROM messages"))
+            counted = conn.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'messages'"))
+        assert queued > 0 and counted == queued  # -1 until the table is first analysed
+    finally:
+        engine.dispose()
+        pg_databases.drop_later(name)

@@ -130,6 +130,7 @@ def execute_chunk(
         if corrected:
             return False, ExecuteResult(corrected=corrected), after
         campaign.status, campaign.finished_at = "done", now
+        queue.refresh_statistics(session)
         record(
             session,
             at=now,
@@ -143,6 +144,8 @@ def execute_chunk(
         return True, ExecuteResult(), after
     result, staged = _decide(session, batch, rows, now, sealer)
     _apply(session, campaign, staged, now, actor)
+    if after == 0:  # workers already running lease with the first chunk's statistics
+        queue.refresh_statistics(session)
     return False, result, int(rows[-1][0])
 
 

@@ -53,6 +53,15 @@ def queue_staged(session: Session, stage: str, campaign_id: int, now: datetime) 
     )
 
 
+def refresh_statistics(session: Session) -> None:
+    """Fresh planner statistics for the outbox once a campaign has queued its letters
+    (PostgreSQL): without them the query that leases each batch expects a handful of
+    waiting messages, and with 785,000 waiting it scanned and sorted them all for every
+    batch of 500 (about a second each). Autovacuum would get there, later, if it runs."""
+    if dialect(session) == "postgresql":
+        session.execute(text("ANALYZE messages"))
+
+
 def queue_notices(
     session: Session, campaign_id: int, told: list[tuple[int, str, str]], now: datetime
 ) -> None:
