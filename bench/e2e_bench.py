@@ -909,18 +909,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
     }
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    info["mem_total_gb"] = round(int(line.split()[1]) * 1024 / 1e9, 1)
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    info.update(impact_bench.memory_and_cpu())
     return info
 
 

@@ -880,15 +880,9 @@ def bare_copy(url: str, incident_id: int, args: argparse.Namespace) -> dict[str,
 # --------------------------------------------------------------------------- machine
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "psycopg": psycopg.__version__,
-        "kernel": platform.release(),
-    }
+def memory_and_cpu() -> dict[str, Any]:
+    """The machine's memory (GB) and CPU model, from /proc (empty where unreadable)."""
+    info: dict[str, Any] = {}
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -901,6 +895,19 @@ def machine() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    return info
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pyarrow": pa.__version__,
+        "psycopg": psycopg.__version__,
+        "kernel": platform.release(),
+    }
+    info.update(memory_and_cpu())
     try:
         repo = BENCH_DIR.parent
         info["git_commit"] = subprocess.run(
