@@ -45,6 +45,12 @@ def queued(engine) -> int:
         return int(uow.session.scalar(select(func.count()).select_from(Message)))
 
 
+def lease_holders(engine) -> set[str]:
+    with UnitOfWork(engine) as uow:
+        held = uow.session.scalars(select(Message.leased_by).where(Message.leased_by.is_not(None)))
+        return set(held)
+
+
 def test_a_sender_killed_mid_batch_and_restarted_loses_none_and_sends_none_twice(
     engine, database_url, world, sink, tmp_path
 ):
@@ -122,7 +128,21 @@ def test_two_senders_at_once_share_the_outbox_and_send_each_message_once(
     executed(engine, world.shipping)
     executed(engine, world.streaming)
     total = queued(engine)
+    both_hold_a_lease = threading.Event()
 
+    def hold_until_both_lease(envelope):
+        # Which process starts first is up to the machine: a loaded one may let the
+        # first sender empty the outbox before the second has imported. So the first
+        # letter waits at the server until both processes hold leased batches.
+        deadline = time.monotonic() + 30
+        while not both_hold_a_lease.is_set() and time.monotonic() < deadline:
+            if len(lease_holders(engine)) >= 2:
+                both_hold_a_lease.set()
+            else:
+                time.sleep(0.05)
+        return None
+
+    handler.refuse = hold_until_both_lease
     procs = [
         sender(database_url, port, tmp_path, connections=2, batch_size=4, rate_per_second=30)
         for _ in range(2)
@@ -134,6 +154,7 @@ def test_two_senders_at_once_share_the_outbox_and_send_each_message_once(
         results.append(json.loads(out))
 
     assert sum(r["sent"] for r in results) == total
+    assert both_hold_a_lease.is_set()
     assert all(r["sent"] > 0 for r in results)  # both took batches
     ids = handler.message_ids()
     assert len(ids) == total and set(ids.values()) == {1}
