@@ -288,6 +288,7 @@ def run_until_done(
     run's stdout."""
     tally = Tally()
     for delay in kill_after:
+        began = time.monotonic()
         proc = start(argv, env)
         tally.runs += 1
         try:
@@ -298,6 +299,7 @@ def run_until_done(
                 continue
         code, out, err = finish(proc, timeout)
         if code == 0:
+            tally.seconds += time.monotonic() - began
             return tally, out  # done before the kill came
         tally.errors.append(f"exit {code}: {last_line(err) or last_line(out)}")
     for _ in range(attempts):
