@@ -29,7 +29,7 @@ def keygen(
 ) -> None:
     """Write a new private key and print the DNS TXT record to publish.
 
-    Publish the record at SELECTOR._domainkey.DOMAIN, then set [dkim] domain, selector
+    Publish the record at SELECTOR._domainkey.DOMAIN, then set \\[dkim] domain, selector
     and private_key_file (or MAKEGOOD_DKIM__*). Receivers that know only RSA ignore an
     ed25519 signature, so sign with RSA unless you know all of yours take ed25519.
     """
@@ -62,7 +62,7 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Sign a sample message with the [dkim] key and verify it against the published
+    """Sign a sample message with the \\[dkim] key and verify it against the published
     record (or --record): prints whether it verifies, and why not."""
     from makegood.adapters.dkim_signing import sample_verifies
 

@@ -102,7 +102,7 @@ def plan_(
     After campaigns were executed, planning again is refused unless the incident was
     amended (`makegood incidents amend`) and its impacts run again: then it makes a
     follow-up campaign (round 1, 2, ...) with offers for the newly affected, top-ups
-    where the policy now owes more, and the policy's [corrections] for customers no
+    where the policy now owes more, and the policy's \\[corrections] for customers no
     longer owed a credit.
     """
     from makegood.campaigns.planning import plan

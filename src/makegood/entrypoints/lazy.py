@@ -49,7 +49,8 @@ class Placeholder(TyperCommand):
     """Stands in for a command in its parent's help until the command is needed."""
 
     def __init__(self, spec: LazyCommand) -> None:
-        super().__init__(spec.name, help=spec.help)
+        # One line in the listing: rich markup keeps the docstring's line breaks.
+        super().__init__(spec.name, help=" ".join(spec.help.split()))
         self.spec = spec
 
 

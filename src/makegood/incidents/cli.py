@@ -195,12 +195,13 @@ def amend_(
         str | None, typer.Option(help="The corrected cause, e.g. third_party; 'none' for none.")
     ] = None,
 ) -> None:
-    """Correct an incident after the fact: its window, services or cause. Audited
-    with the before and after. Then `makegood impact run ID` finds the difference
+    """Correct an incident after the fact: its window, services or cause.
+
+    Audited with the before and after. Then `makegood impact run ID` finds the difference
     (newly affected, no longer affected, changed magnitude), even after a campaign
     went out, and `makegood campaigns plan ID` makes a follow-up campaign for it:
     offers for the newly affected, top-ups for larger harm, and for customers no
-    longer owed a credit what the policy's [corrections] says (keep, close_unclaimed
+    longer owed a credit what the policy's \\[corrections] says (keep, close_unclaimed
     or reverse). Prints the amendment as JSON with --json."""
     from makegood.incidents.amend import Changes, amend
 

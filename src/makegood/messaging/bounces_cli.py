@@ -38,7 +38,7 @@ def bounces(
 
     Delivery status notifications (RFC 3464), Exim and qmail bounces and complaint
     reports (ARF, RFC 5965) are matched to the message they are about by the return
-    path's token ([bounces] domain), else by address. A hard bounce marks the message
+    path's token (\\[bounces] domain), else by address. A hard bounce marks the message
     bounced and stops mail to the address; a complaint stops mail and opts the
     customer out (credits still come); a soft bounce is counted. Vacation replies and
     other mail are skipped. Reading the same messages again changes nothing.

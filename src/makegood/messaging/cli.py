@@ -55,7 +55,7 @@ def send(
 ) -> None:
     """Send queued apologies over SMTP (MAKEGOOD_SMTP_URL), each exactly once.
 
-    Several reused connections ([delivery] connections), an optional rate limit,
+    Several reused connections (\\[delivery] connections), an optional rate limit,
     retries with exponential backoff for 4xx replies, timeouts and dropped
     connections; a 5xx reply fails the message and suppresses the address. Every
     attempt is recorded. Safe to run again and beside other senders.
@@ -102,7 +102,7 @@ def worker(ctx: typer.Context) -> None:
     """Send apologies as they are queued, until stopped (Ctrl-C or SIGTERM).
 
     Run as many as you like on PostgreSQL: each takes its own batches
-    (FOR UPDATE SKIP LOCKED) under a lease ([delivery] lease_seconds).
+    (FOR UPDATE SKIP LOCKED) under a lease (\\[delivery] lease_seconds).
     """
     app_ = app_context(ctx)
     sender = _sender(app_)

@@ -1,0 +1,56 @@
+"""Help as a person reads it: every command's --help shows what its source says.
+
+Rich markup reads ``[word]`` as a style and drops it, so a settings section named
+in a docstring (``[delivery] lease_seconds``) vanished from the page unless written
+``\\[delivery]``; and the root's listing kept a docstring's line breaks."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from makegood.entrypoints.cli import COMMANDS, app
+
+
+def commands() -> Iterator[tuple[list[str], Any]]:
+    def walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    for spec in COMMANDS:
+        yield from walk(spec.load(), [spec.name])
+
+
+def written(command: Any) -> str:
+    texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    return "\n".join(texts)
+
+
+def bracketed(text: str) -> set[str]:
+    """Every [name] the text means to show, escaped for rich or not: what rich would
+    take for a tag is [ then a letter, #, / or @."""
+    return {m.group(0) for m in re.finditer(r"\[[a-z#/@][^\[\]]*\]", text.replace("\\[", "["))}
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), list(commands()), ids=[" ".join(p) for p, _ in commands()]
+)
+def test_every_bracketed_name_in_a_help_is_shown(path, command):
+    shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    missing = {b for b in bracketed(written(command)) if b not in shown.output}
+    assert not missing, f"makegood {' '.join(path)} --help drops {sorted(missing)}"
+
+
+def test_the_root_lists_each_command_on_one_line_of_its_own():
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0
+    for spec in COMMANDS:
+        one_line = " ".join(inspect.cleandoc(spec.help).split())
+        assert one_line in " ".join(shown.output.split("│")), spec.name
