@@ -76,13 +76,12 @@ def _sqlite_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         yield tuple(_sqlite_value(v) for v in row)
 
 
-def copy_csv(session: Session, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:
-    """Stream CSV bytes (no header) into ``table`` with PostgreSQL COPY."""
+def copy_text(
+    session: Session, table: str, columns: Sequence[str], chunks: Iterable[bytes | memoryview]
+) -> None:
+    """Stream rows in COPY's text format (``db.arrow.arrow_text``) into ``table``."""
     cols = ", ".join(columns)
     raw = driver_connection(session)
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
-    ):
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
         for chunk in chunks:
             copy.write(chunk)

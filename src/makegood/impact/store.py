@@ -5,17 +5,16 @@ inside the caller's transaction."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from makegood.db.bulk import copy_csv, dialect, insert_rows
+from makegood.db.arrow import arrow_text
+from makegood.db.bulk import copy_text, dialect, insert_rows
 from makegood.impact.models import Impact
 
 STORED = ("incident_id", "customer_id", "confidence", "magnitude", "rule", "evidence")
@@ -45,7 +44,7 @@ def replace_impacts(
     counts = {"confirmed": 0, "possible": 0}
     tagged = (_stored(batch, incident_id, counts) for batch in batches if batch.num_rows)
     if dialect(session) == "postgresql":
-        copy_csv(session, "impacts", STORED, _csv_chunks(tagged))
+        copy_text(session, "impacts", STORED, _text_chunks(tagged))
     else:
         for batch in tagged:
             columns = [batch.column(name).to_pylist() for name in STORED]
@@ -62,15 +61,15 @@ def _stored(batch: pa.RecordBatch, incident_id: int, counts: dict[str, int]) -> 
     return pa.RecordBatch.from_arrays(columns, names=list(STORED))
 
 
-def _csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """CSV for COPY, one batch ahead in a thread: Arrow writes the next batch (without
+def _text_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[memoryview]:
+    """COPY text, one batch ahead in a thread: Arrow formats the next batch (without
     the GIL) while PostgreSQL parses the current one. Large batches are cut to
     CHUNK_ROWS."""
     pieces = (piece for batch in batches for piece in _cut(batch))
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for piece in pieces:
-            following = pool.submit(_csv, piece)
+            following = pool.submit(arrow_text, piece)
             if pending is not None:
                 yield pending.result()
             pending = following
@@ -81,9 +80,3 @@ def _csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
 def _cut(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
     for offset in range(0, batch.num_rows, CHUNK_ROWS):
         yield batch.slice(offset, CHUNK_ROWS)
-
-
-def _csv(batch: pa.RecordBatch) -> bytes:
-    buffer = io.BytesIO()
-    pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
-    return buffer.getvalue()
