@@ -58,7 +58,7 @@ test-cluster: system-packages install
 
 # Proof under faults (docs/reliability.md): processes killed at random points, the
 # database restarted, bad relays, fuzzed input, long load and security checks, each
-# writing its figures to chaos/results/. About an hour; not part of `make test`.
+# writing its figures to chaos/results/. About 90 minutes; not part of `make test`.
 # `make chaos CHAOS_ARGS=--quick` is the short seeded version. Every script runs; the
 # target fails if any promise broke.
 CHAOS_ARGS ?=
