@@ -5,10 +5,13 @@ an import committed while it was being read, and giving the same impacts."""
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from sqlalchemy import select
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
 
 from makegood.customers import snapshot
 from makegood.customers.service import import_customers
@@ -27,6 +30,11 @@ def _impacts(engine, incident: int) -> set[tuple]:
         }
 
 
+def generation(engine) -> int:
+    with UnitOfWork(engine) as uow:
+        return snapshot.generation(uow.session)
+
+
 def _import(engine, path: Path) -> None:
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, path, gt.NOW)
@@ -36,11 +44,11 @@ def _import(engine, path: Path) -> None:
 def test_a_run_reads_the_current_snapshot_and_finds_the_same_impacts(engine, world, tmp_path):
     cache = tmp_path / "cache"
     source = tmp_path / "data" / "customers.csv"
-    _import(engine, source)  # the world imported once already: this is generation 2
+    _import(engine, source)  # the world imported once already: a second generation
     written = snapshot.refresh(engine, cache)
-    assert written is not None and written.name == "customer-zones-2.parquet"
+    first = generation(engine)
+    assert written is not None and written.name == f"customer-zones-{first}.parquet"
     with UnitOfWork(engine) as uow:
-        assert uow.session.scalar(select(snapshot.CustomerGeneration.generation)) == 2
         from_table = snapshot.read_zones(uow.session)
     assert pq.read_table(written).sort_by("customer_id").equals(from_table.sort_by("customer_id"))
 
@@ -64,16 +72,18 @@ def test_a_run_reads_the_current_snapshot_and_finds_the_same_impacts(engine, wor
     assert not isinstance(found, Path)  # read from the database, not the old file
     zones = dict(zip(*found.to_pydict().values(), strict=True))
     assert zones[rows[0]["customer_id"]] == "Asia/Tokyo"
-    assert sorted(p.name for p in cache.glob("*.parquet")) == [
-        "customer-zones-2.parquet",
-        "customer-zones-3.parquet",
-    ]
+    second = generation(engine)
+    assert second != first
+    assert {p.name for p in cache.glob("*.parquet")} == {
+        f"customer-zones-{first}.parquet",
+        f"customer-zones-{second}.parquet",
+    }
     _import(engine, changed)
     snapshot.refresh(engine, cache)
-    assert sorted(p.name for p in cache.glob("*.parquet")) == [
-        "customer-zones-3.parquet",
-        "customer-zones-4.parquet",
-    ]
+    assert {p.name for p in cache.glob("*.parquet")} == {  # the two newest kept
+        f"customer-zones-{second}.parquet",
+        f"customer-zones-{generation(engine)}.parquet",
+    }
 
 
 def test_rows_read_while_an_import_commits_are_not_kept(engine, world, tmp_path, monkeypatch):
@@ -92,3 +102,36 @@ def test_rows_read_while_an_import_commits_are_not_kept(engine, world, tmp_path,
         found = snapshot.current(uow.session, cache)
     assert not isinstance(found, Path) and found.num_rows > 0
     assert list(cache.glob("*.parquet")) == []  # which generation it holds is unknown
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_two_copies_of_one_database_sharing_a_cache_never_read_each_other(
+    engine, database_url, world, tmp_path
+):
+    """A copy (staging from production; databases made from one template) imports
+    different customers, each once: counted generations would be equal, and the second
+    run would read the first one's file."""
+    cache = tmp_path / "cache"
+    copy_path = tmp_path / "copy.db"
+    original, target = sqlite3.connect(make_url(database_url).database), sqlite3.connect(copy_path)
+    original.backup(target)  # the whole database, what the WAL holds included
+    original.close()
+    target.close()
+    copy = create_engine(f"sqlite:///{copy_path}")
+    source = tmp_path / "data" / "customers.csv"
+    rows = list(csv.DictReader(source.open()))
+    for row in rows:
+        row["timezone"] = "Asia/Tokyo"
+    moved = tmp_path / "moved.csv"
+    with moved.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [*rows[0].keys()])
+        writer.writeheader()
+        writer.writerows(rows)
+    _import(engine, source)
+    _import(copy, moved)
+    assert snapshot.refresh(engine, cache) is not None
+    with UnitOfWork(copy) as uow:
+        found = snapshot.current(uow.session, cache)
+    zones = pq.read_table(found) if isinstance(found, Path) else found
+    assert set(zones.column("timezone").to_pylist()) == {"Asia/Tokyo"}
+    copy.dispose()

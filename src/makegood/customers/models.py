@@ -42,8 +42,9 @@ class Customer(Base):
 
 
 class CustomerGeneration(Base):
-    """One row: how many times customers were imported. Each import raises it in its
-    own transaction; a snapshot of the customers names the generation it holds."""
+    """One row: which customers import is current. Each import sets a new random
+    generation in its own transaction; a snapshot of the customers names the
+    generation it holds."""
 
     __tablename__ = "customer_generation"
     __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

@@ -2,10 +2,13 @@
 
 An impact run needs every known customer's id and time zone. Read from PostgreSQL
 that is seconds at ten million customers; read from a Parquet file by the engine
-itself it is almost nothing. Each customers import raises ``customer_generation``
-in its own transaction, and a snapshot is named by the generation it holds
-(``customer-zones-<generation>.parquet`` in the ``cache_dir`` setting), so a run uses a
-file only when it is of the generation the database says is current. Otherwise the
+itself it is almost nothing. Each customers import sets ``customer_generation`` to a
+new random 62-bit number in its own transaction, and a snapshot is named by the
+generation it holds (``customer-zones-<generation>.parquet`` in the ``cache_dir``
+setting), so a run uses a file only when it is of the generation the database says is
+current. Random, not counted: two databases sharing a cache directory (a copy of
+production for staging, or databases made from one template) would otherwise reach
+the same number with different customers, and one would read the other's file. Otherwise the
 run reads the rows from the database, as always, and keeps them as the snapshot when
 no import committed meanwhile. ``customers import`` writes the new snapshot once it
 has committed, so the next run finds it.
@@ -17,6 +20,7 @@ the generation: delete the cache directory after such a change.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,7 +42,7 @@ def generation(session: Session) -> int:
 
 def bump(session: Session) -> None:
     """A customers import changed the table: snapshots of earlier generations are old."""
-    session.execute(update(CustomerGeneration).values(generation=CustomerGeneration.generation + 1))
+    session.execute(update(CustomerGeneration).values(generation=secrets.randbits(62) + 1))
 
 
 def read_zones(session: Session) -> pa.Table:
@@ -80,9 +84,11 @@ def _keep(table: pa.Table, path: Path) -> None:
         os.replace(partial, path)
     except OSError:
         return  # a cache that cannot be written only costs the next run the read
-    older = sorted(
-        (p for p in path.parent.glob(f"{PREFIX}*.parquet") if p.stem[len(PREFIX) :].isdigit()),
-        key=lambda p: int(p.stem[len(PREFIX) :]),
-    )
-    for stale in older[:-KEPT]:
+    written = []
+    for kept in path.parent.glob(f"{PREFIX}*.parquet"):
+        try:
+            written.append((kept.stat().st_mtime_ns, kept))
+        except FileNotFoundError:  # another process pruned it meanwhile
+            continue
+    for _, stale in sorted(written)[:-KEPT]:
         stale.unlink(missing_ok=True)
