@@ -35,6 +35,14 @@ def generation(engine) -> int:
         return snapshot.generation(uow.session)
 
 
+def _written(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [*rows[0].keys()])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def _import(engine, path: Path) -> None:
     with UnitOfWork(engine) as uow:
         import_customers(uow.session, path, gt.NOW)
@@ -61,11 +69,7 @@ def test_a_run_reads_the_current_snapshot_and_finds_the_same_impacts(engine, wor
     # A new import makes the file old: the next run reads the table and writes the new one.
     rows = list(csv.DictReader(source.open()))
     rows[0]["timezone"] = "Asia/Tokyo"
-    changed = tmp_path / "changed.csv"
-    with changed.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, [*rows[0].keys()])
-        writer.writeheader()
-        writer.writerows(rows)
+    changed = _written(tmp_path / "changed.csv", rows)
     _import(engine, changed)
     with UnitOfWork(engine) as uow:
         found = snapshot.current(uow.session, cache)
@@ -119,14 +123,8 @@ def test_two_copies_of_one_database_sharing_a_cache_never_read_each_other(
     target.close()
     copy = create_engine(f"sqlite:///{copy_path}")
     source = tmp_path / "data" / "customers.csv"
-    rows = list(csv.DictReader(source.open()))
-    for row in rows:
-        row["timezone"] = "Asia/Tokyo"
-    moved = tmp_path / "moved.csv"
-    with moved.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, [*rows[0].keys()])
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = [{**row, "timezone": "Asia/Tokyo"} for row in csv.DictReader(source.open())]
+    moved = _written(tmp_path / "moved.csv", rows)
     _import(engine, source)
     _import(copy, moved)
     assert snapshot.refresh(engine, cache) is not None
