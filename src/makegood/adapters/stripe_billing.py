@@ -60,12 +60,23 @@ class StripeSink:
                 item.credit_id,
                 "failed",
                 detail=f"customer {item.customer_id} has no billing_id; add the column "
-                "billing_id (cus_...) to the customers file and import it again",
+                "billing_id (cus_...) to the customers file, import it again, then run "
+                "billing push --sink stripe --retry-failed",
             )
         try:
             amount = to_stripe(item.amount.minor, item.amount.currency)
         except UnsupportedCurrency as exc:
             return Receipt(item.credit_id, "failed", detail=str(exc))
+        if amount.amount == 0:
+            # Stripe would take a 0 item, and reconciliation would then find it; the
+            # whole amount is a rounding difference, kept with the entry.
+            return Receipt(
+                item.credit_id,
+                "delivered",
+                detail=f"{item.amount.major_text} {item.amount.currency} is 0 in Stripe's "
+                "steps for the currency: nothing put on the bill, the amount kept as rounding",
+                rounding_minor=amount.rounding_minor,
+            )
         try:
             made = self._existing(item)
             if made is None and item.reverses and self._deleted(item.reverses):

@@ -27,11 +27,19 @@ def export_(
         str, typer.Option("--format", help="csv or jsonl, or a billing sink a plug-in adds.")
     ] = "csv",
     batch: Annotated[int | None, typer.Option(help="Write an earlier batch again.")] = None,
+    include_pushed: Annotated[
+        bool,
+        typer.Option(
+            help="Export entries `billing push` has delivered or is delivering too (a "
+            "copy for the books, say). Never load such a file into that billing system."
+        ),
+    ] = False,
 ) -> None:
     """Export every ledger entry not exported yet, each exactly once.
 
     Columns: credit_id,customer_id,amount,currency,statement_date,incident_id,description;
-    amounts in major units, reversals negative. --batch ID re-exports one batch.
+    amounts in major units, reversals negative. --batch ID re-exports one batch. Entries
+    pushed to a billing sink are left out unless --include-pushed.
     """
     from makegood.billing.ports import BILLING_SINKS
     from makegood.billing.service import export
@@ -39,7 +47,7 @@ def export_(
     app_ = app_context(ctx)
     sink = app_.root.port(BILLING_SINKS).sink(format_)
     with app_.uow() as uow:
-        result = export(uow.session, out, sink, app_.now(), app_.actor, batch)
+        result = export(uow.session, out, sink, app_.now(), app_.actor, batch, include_pushed)
         uow.commit()
     result.finish()
     app_.emit(
@@ -68,14 +76,30 @@ def push_(
         ),
     ] = False,
     every: Annotated[float, typer.Option(min=0.1, help="Seconds between rounds.")] = 30.0,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            help="First give the sink's failed entries back to the queue, once their "
+            "cause is fixed (say, billing_id imported); a credit voided since stays failed."
+        ),
+    ] = False,
+    include_exported: Annotated[
+        bool,
+        typer.Option(
+            help="Push entries a billing export file already holds too. Only when that "
+            "file never reached this billing system: otherwise the customer is credited twice."
+        ),
+    ] = False,
 ) -> None:
     """Push every ledger entry not yet delivered to SINK, each exactly once.
 
     Stripe: each entry becomes one pending invoice item on the customer (the customers
     file's billing_id), which Stripe puts on the next invoice. A refusal that may pass
     (a timeout, 429, 5xx) is tried again by a later push after a backoff; a permanent one
-    (no billing_id, a currency Stripe cannot take) is failed and shown by `billing
-    status`. Prints {"pushed": n, "failed": n, "pending": n} with --json.
+    (no billing_id, a currency Stripe cannot take) is failed, shown by `billing status`,
+    and pushed again only with --retry-failed. Entries written by `billing export` are
+    left out unless --include-exported. Prints {"pushed": n, "failed": n, "pending": n}
+    with --json.
     """
     from makegood.billing.ports import BILLING_SINKS
     from makegood.billing.push import push
@@ -83,17 +107,31 @@ def push_(
     app_ = app_context(ctx)
     chosen = app_.root.port(BILLING_SINKS).sink(sink, "--sink")
 
-    def once() -> PushReport:
-        return push(app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
+    def once(first: bool = True) -> PushReport:
+        context = (app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
+        again = retry_failed and first
+        return push(*context, retry_failed=again, include_exported=include_exported)
 
     report = _watch(once, every, app_.err) if watch else once()
     app_.emit(
         {"pushed": report.pushed, "failed": report.failed, "pending": report.pending},
-        lambda: app_.out.print(
-            f"{sink}: pushed {counted(report.pushed, 'entry', 'entries')}, "
-            f"{report.failed} failed, {report.pending} still pending"
-        ),
+        lambda: _print_push(app_.out, sink, report),
     )
+
+
+def _print_push(out: Any, sink: str, report: PushReport) -> None:
+    if report.requeued:
+        again = counted(report.requeued, "failed entry", "failed entries")
+        out.print(f"{sink}: {again} tried again")
+    out.print(
+        f"{sink}: pushed {counted(report.pushed, 'entry', 'entries')}, "
+        f"{report.failed} failed, {report.pending} still pending"
+    )
+    if report.exported:
+        out.print(
+            f"{sink}: {counted(report.exported, 'entry', 'entries')} left out, already in a "
+            "billing export file (--include-exported pushes them too)"
+        )
 
 
 @app.command("status")
@@ -185,7 +223,7 @@ def _print_reconciliation(out: Any, sink: str, found: dict[str, Any]) -> None:
     out.print(table)
 
 
-def _watch(once: Callable[[], PushReport], every: float, err: Any) -> PushReport:
+def _watch(once: Callable[[bool], PushReport], every: float, err: Any) -> PushReport:
     """Push rounds until SIGINT or SIGTERM; the totals of every round."""
     from makegood.billing.push import PushReport
 
@@ -193,12 +231,14 @@ def _watch(once: Callable[[], PushReport], every: float, err: Any) -> PushReport
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     err.print(f"makegood billing push: a round every {every:g} s; Ctrl-C stops.")
-    total = PushReport()
+    total, first = PushReport(), True
     while not stop.is_set():
-        report = once()
+        report = once(first)
+        first = False
         total.pushed += report.pushed
         total.failed += report.failed
         total.retried += report.retried
-        total.pending = report.pending
+        total.requeued += report.requeued
+        total.pending, total.exported = report.pending, report.exported
         stop.wait(every)
     return total

@@ -9,6 +9,11 @@ id; ``failed`` with the reason, for good; or, for a passing refusal, still pendi
 tried again after a backoff, failed once ``max_attempts`` is spent. A push killed
 while asking leaves the row pending; the next push asks again, and the sink finds
 what it already made instead of making it twice.
+
+An entry already written to a billing export file is not pushed (unless asked): the
+file was meant to be loaded into the billing system, and a push would credit twice.
+A failed entry stays failed until ``retry_failed`` gives it back to the queue, once
+its cause is fixed; a credit voided meanwhile stays failed (never to reach the bill).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy import Engine, and_, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from makegood.audit.service import record
-from makegood.billing.models import BillingDelivery
+from makegood.billing.models import BillingDelivery, ExportItem
 from makegood.billing.ports import BillingItem, BillingSink, Receipt
 from makegood.config import BillingSettings
 from makegood.core.money import Money
@@ -36,6 +41,10 @@ class PushReport:
     failed: int = 0
     pending: int = 0
     retried: int = 0
+    # Entries written to a billing export file, left out (see the module's docstring).
+    exported: int = 0
+    # Failed entries given back to the queue by ``retry_failed``.
+    requeued: int = 0
 
 
 def push(
@@ -45,12 +54,19 @@ def push(
     actor: str,
     settings: BillingSettings,
     limit: int | None = None,
+    *,
+    retry_failed: bool = False,
+    include_exported: bool = False,
 ) -> PushReport:
     """Hand every due entry to ``sink`` (at most ``limit``); answers what happened."""
-    with UnitOfWork(engine) as uow:
-        enqueue(uow.session, sink.name, now())
-        uow.commit()
     report, last = PushReport(), 0
+    with UnitOfWork(engine) as uow:
+        if retry_failed:
+            report.requeued = requeue_failed(uow.session, sink.name, now(), include_exported)
+        enqueue(uow.session, sink.name, now(), include_exported)
+        if not include_exported:
+            report.exported = _exported_only(uow.session, sink.name)
+        uow.commit()
     while limit is None or report.pushed + report.failed + report.retried < limit:
         with UnitOfWork(engine) as uow:
             row = _next_due(uow.session, sink.name, now(), after=last)
@@ -81,15 +97,17 @@ def push(
                 "pushed": report.pushed,
                 "failed": report.failed,
                 "pending": report.pending,
+                "requeued": report.requeued,
             },
         )
         uow.commit()
     return report
 
 
-def enqueue(session: Session, sink: str, now: datetime) -> int:
-    """A pending delivery row for every entry the sink has none for; answers how many
-    are pending now."""
+def enqueue(session: Session, sink: str, now: datetime, include_exported: bool = False) -> int:
+    """A pending delivery row for every entry the sink has none for (and, unless
+    ``include_exported``, that no billing export file holds); answers how many are
+    pending now."""
     fresh = select(
         LedgerEntry.id,
         literal(sink),
@@ -103,9 +121,53 @@ def enqueue(session: Session, sink: str, now: datetime) -> int:
         .where(BillingDelivery.entry_id == LedgerEntry.id, BillingDelivery.sink == sink)
         .exists()
     )
+    if not include_exported:
+        fresh = fresh.where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
     columns = ["entry_id", "sink", "state", "reason", "attempts", "rounding_minor", "updated_at"]
     session.execute(insert(BillingDelivery).from_select(columns, fresh.order_by(LedgerEntry.id)))
     return _count(session, sink, "pending")
+
+
+def requeue_failed(session: Session, sink: str, now: datetime, include_exported: bool) -> int:
+    """Give this sink's failed entries back to the queue, once their cause is fixed (a
+    billing_id imported): but never a credit voided meanwhile, nor (unless
+    ``include_exported``) an entry written to a billing export file since."""
+    voided = select(LedgerEntry.offer_id).where(LedgerEntry.kind == "reversal")
+    credits = select(LedgerEntry.id).where(
+        or_(LedgerEntry.kind == "reversal", ~LedgerEntry.offer_id.in_(voided))
+    )
+    if not include_exported:
+        credits = credits.where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
+    rows = session.scalars(
+        select(BillingDelivery).where(
+            BillingDelivery.sink == sink,
+            BillingDelivery.state == "failed",
+            BillingDelivery.entry_id.in_(credits),
+        )
+    ).all()
+    for row in rows:
+        row.state, row.attempts, row.next_attempt_at = "pending", 0, None
+        row.reason, row.updated_at = f"tried again after: {row.reason}"[:2000], now
+    return len(rows)
+
+
+def _exported_only(session: Session, sink: str) -> int:
+    """Entries left out of this sink because a billing export file holds them."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ExportItem)
+            .where(
+                ~select(BillingDelivery.entry_id)
+                .where(
+                    BillingDelivery.entry_id == ExportItem.entry_id,
+                    BillingDelivery.sink == sink,
+                )
+                .exists()
+            )
+        )
+        or 0
+    )
 
 
 def _next_due(session: Session, sink: str, now: datetime, after: int) -> BillingDelivery | None:

@@ -56,7 +56,8 @@ def reconcile(session: Session, sink: Reconcilable) -> Reconciliation:
         key: (row, entry)
         for key, (row, entry) in delivered.items()
         # Nothing was made there for an entry delivered without a reference (a
-        # reversal of a credit that never reached the billing system).
+        # reversal of a credit that never reached the billing system, or an amount
+        # that is 0 in the billing system's steps).
         if row.external_id is not None
         and not row.external_id.startswith(TAKEN_BACK)
         and row.external_id not in taken_back
@@ -70,7 +71,7 @@ def reconcile(session: Session, sink: Reconcilable) -> Reconciliation:
         if not there:
             found.missing.append(_entry(entry, row.external_id))
             continue
-        pushed = Money(row.pushed_amount_minor or entry.amount_minor, entry.currency)
+        pushed = _pushed(row, entry)
         wrong = [h for h in there if h.amount != pushed]
         if wrong or len(there) > 1:
             found.different.append(
@@ -95,6 +96,12 @@ def reconcile(session: Session, sink: Reconcilable) -> Reconciliation:
                 }
             )
     return found
+
+
+def _pushed(row: BillingDelivery, entry: LedgerEntry) -> Money:
+    """What the billing system was given (0 is an amount: a credit in its steps)."""
+    minor = row.pushed_amount_minor
+    return Money(entry.amount_minor if minor is None else minor, entry.currency)
 
 
 def _entry(entry: LedgerEntry, reference: str | None) -> dict[str, Any]:

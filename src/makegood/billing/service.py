@@ -45,25 +45,39 @@ def export(
     now: datetime,
     actor: str,
     batch_id: int | None = None,
+    include_pushed: bool = False,
 ) -> Export:
     """Hand every entry not exported yet (or one batch again) to ``sink``; each entry is
     exported once: a sink that does not take every entry leaves no batch behind."""
     if batch_id is not None:
         return _deliver(sink, out, batch_entries(session, batch_id), batch_id)
-    batch, entries = export_pending(session, now, actor, sink.name, str(out))
+    batch, entries = export_pending(session, now, actor, sink.name, str(out), include_pushed)
     return _deliver(sink, out, entries, None if batch is None else batch.id)
 
 
+# A ledger entry a billing sink has delivered or still means to (not a failed one).
+PUSHED = (
+    "NOT EXISTS (SELECT 1 FROM billing_deliveries d "
+    "WHERE d.entry_id = ledger_entries.id AND d.state <> 'failed')"
+)
+
+
 def export_pending(
-    session: Session, now: datetime, actor: str, fmt: str, destination: str
+    session: Session,
+    now: datetime,
+    actor: str,
+    fmt: str,
+    destination: str,
+    include_pushed: bool = False,
 ) -> tuple[ExportBatch | None, Sequence[LedgerEntry]]:
-    """Put every entry not exported yet into a new batch; (None, []) when none is left."""
-    pending = session.scalars(
-        select(LedgerEntry.id)
-        .where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
-        .order_by(LedgerEntry.id)
-        .with_for_update()
-    ).all()
+    """Put every entry not exported yet into a new batch; (None, []) when none is left.
+    An entry pushed (or being pushed) to a billing sink is left out unless
+    ``include_pushed``: it is on its way to the bill already."""
+    pushed = "" if include_pushed else PUSHED
+    query = select(LedgerEntry.id).where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
+    if pushed:
+        query = query.where(text(pushed))
+    pending = session.scalars(query.order_by(LedgerEntry.id).with_for_update()).all()
     if not pending:
         return None, []
     batch = ExportBatch(
@@ -75,6 +89,7 @@ def export_pending(
         text(
             "INSERT INTO export_items (entry_id, batch_id) SELECT id, :batch FROM ledger_entries "
             "WHERE id NOT IN (SELECT entry_id FROM export_items) AND id <= :last"
+            + (f" AND {pushed}" if pushed else "")
         ),
         {"batch": batch.id, "last": pending[-1]},
     )
