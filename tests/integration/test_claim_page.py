@@ -223,3 +223,21 @@ def test_the_deadline_matches_the_offer(engine, site):
     assert offer.expires_at > gt.NOW
     clock.instant = offer.expires_at - timedelta(seconds=1)
     assert client.get(links[0].path).status_code == 200
+
+
+@pytest.mark.parametrize("account_url", ["", "https://example.com/account"])
+def test_the_page_warns_of_password_requests_and_names_the_account_only_when_there_is_one(
+    engine, claimable, account_url
+):
+    config, links = claimable
+    company = config.company.model_copy(update={"account_url": account_url})
+    app = create_app(config.model_copy(update={"company": company}), MovableClock(SENT_AT))
+    with served(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        page = client.get(links[0].path)
+    assert page.status_code == 200
+    assert "We will never ask for your password." in page.text
+    says = "You can also claim this credit by signing in to your account."
+    if account_url:
+        assert f'<a href="{account_url}">{says}</a>' in page.text
+    else:
+        assert says not in page.text

@@ -161,6 +161,7 @@ def _offer_page(svc: Root, token: str, view: ClaimView, just_claimed: bool) -> H
             state="offer",
             csrf=csrf_for(svc.settings.secret_key.get_secret_value(), token),
             action=f"/claim/{token}",
+            account_url=company.account_url,
             **common,
         )
     if view.status == "claimed":
