@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import smtplib
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from makegood.adapters import mailbox as builtin_mailbox
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.channel_config import BounceSettings
@@ -152,6 +154,77 @@ def test_read_reports_act_once_and_leave_vacation_replies_alone(
     assert report.messages["bounced"] == 1
 
 
+def test_bounces_dir_reads_what_the_built_in_mailbox_kept_once(
+    engine, database_url, mailed, tmp_path
+):
+    """The return path's domain points at the built-in mailbox (`makegood mailbox`):
+    reports arrive over SMTP and are kept as numbered .eml files beside index.jsonl."""
+    _, messages = mailed
+    gone, angry, away = messages[0], messages[1], messages[2]
+    reports = [
+        (gone, "postfix_hard_bounce.eml", "Ab3dE_f9", "No.Such.User@Example.org"),
+        (angry, "arf_abuse.eml", "Arf_ab-1", "angry.customer@example.net"),
+        (away, "vacation_auto_replied.eml", "Vac4t_1", "pat.lee@example.org"),
+    ]
+    kept = tmp_path / "bounce-mailbox"
+    controller = builtin_mailbox.start(kept)
+    try:
+        with smtplib.SMTP("127.0.0.1", controller.port, timeout=30) as smtp:
+            for message, name, was_token, was_address in reports:
+                token = bounce_token(SECRET, message.id)
+                raw = sample(name, token, str(message.recipient), was_token, was_address)
+                raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP's lines
+                smtp.sendmail("MAILER-DAEMON@example.org", [f"bounce+{token}@{DOMAIN}"], raw)
+    finally:
+        controller.stop()
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "0000001.eml",
+        "0000002.eml",
+        "0000003.eml",
+        "index.jsonl",
+    ]
+
+    first = cli(database_url, tmp_path, "--dir", str(kept))
+    assert first == {
+        "read": 3,
+        "hard_bounce": 1,
+        "soft_bounce": 0,
+        "complaint": 1,
+        "already_read": 0,
+        "unmatched": 0,
+        "not_feedback": 1,
+    }
+    before = _state(engine)
+    assert before["statuses"][gone.id] == "bounced" and before["statuses"][away.id] == "sent"
+    assert set(before["suppressed"]) == {
+        str(gone.recipient).lower(),
+        str(angry.recipient).lower(),
+    }
+    assert before["complained"] == [angry.customer_id]
+
+    again = cli(database_url, tmp_path, "--dir", str(kept))
+    assert (again["read"], again["already_read"], again["not_feedback"]) == (3, 2, 1)
+    assert again["hard_bounce"] == again["complaint"] == again["unmatched"] == 0
+    assert _state(engine) == before
+
+
+def _state(engine) -> dict:
+    """What reading reports may change: statuses, suppressions, outcomes, the audit log."""
+    with UnitOfWork(engine) as uow:
+        s = uow.session
+        return {
+            "statuses": {m.id: m.status for m in s.scalars(select(Message))},
+            "suppressed": {x.address: x.reason for x in s.scalars(select(Suppression))},
+            "outcomes": sorted((f.kind, f.message_id) for f in s.scalars(select(MailFeedback))),
+            "complained": [
+                a.object_id
+                for a in s.scalars(
+                    select(AuditEntry).where(AuditEntry.action == "customer.complained")
+                )
+            ],
+        }
+
+
 def _incident(session, message) -> int:
     campaign = session.get(Campaign, message.campaign_id)
     return campaign.incident_id
@@ -181,6 +254,7 @@ def test_the_mail_events_hook_takes_provider_json_once(engine, database_url, sin
         "complaint": 0,
         "already_read": 0,
         "unmatched": 0,
+        "subscription_confirmations": 0,
     }
     assert again.json()["already_read"] == 2 and again.json()["hard_bounce"] == 0
     assert wrong.status_code == 401

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from makegood.messaging.feedback_events import from_event
+from makegood.messaging.feedback_events import SnsConfirmation, from_event, sns_confirmations
 from makegood.messaging.feedback_reports import Feedback, FeedbackError, from_email
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "feedback"
@@ -604,6 +604,50 @@ def test_sns_control_messages_are_skipped() -> None:
         )
         == []
     )
+
+
+SUBSCRIBE = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=2336"
+
+
+def test_sns_subscription_confirmations_are_found_in_one_or_many_events() -> None:
+    confirmation = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9",
+        "TopicArn": "arn:aws:sns:us-west-2:123456789012:feedback",
+        "Message": "You have chosen to subscribe",
+        "SubscribeURL": SUBSCRIBE,
+    }
+    found = SnsConfirmation("arn:aws:sns:us-west-2:123456789012:feedback", SUBSCRIBE, "165545c9")
+    assert sns_confirmations(confirmation) == [found]
+    assert sns_confirmations(json.dumps([{"event": "open"}, confirmation])) == [found]
+    assert sns_confirmations({**confirmation, "Type": "UnsubscribeConfirmation"}) == []
+    assert sns_confirmations({**confirmation, "Type": "Notification"}) == []
+    assert sns_confirmations({**confirmation, "SubscribeURL": None}) == []
+    assert sns_confirmations(42) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        (SUBSCRIBE, True),
+        ("https://sns.eu-central-1.amazonaws.com/?Action=ConfirmSubscription", True),
+        ("HTTPS://SNS.us-east-1.AmazonAWS.com/", True),  # the same host in capitals
+        ("http://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription", False),
+        ("https://amazonaws.com/", False),
+        ("https://sns.us-west-2.amazonaws.com.example.net/", False),
+        ("https://evilamazonaws.com/", False),
+        ("https://sns.us-west-2.amazonaws.com:8443/", False),
+        ("https://user@sns.us-west-2.amazonaws.com/", False),
+        ("https://example.net\\@sns.us-west-2.amazonaws.com/", False),
+        ("https://example.net\\.amazonaws.com/", False),
+        ("https://sns.us-west-2.amazonaws.com/\nLocation: https://example.net/", False),
+        ("javascript:alert(1)//.amazonaws.com", False),
+        ("", False),
+    ],
+)
+def test_only_https_subscribe_urls_on_amazonaws_com_are_kept(url: str, kept: bool) -> None:
+    event = {"Type": "SubscriptionConfirmation", "Message": "", "SubscribeURL": url}
+    assert bool(sns_confirmations(event)) is kept
 
 
 def test_sendgrid_kinds() -> None:

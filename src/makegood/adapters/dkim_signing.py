@@ -9,6 +9,7 @@ refolding can break it.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,12 +140,42 @@ def new_key(path: Path, algorithm: str) -> str:
     return f"v=DKIM1; k={kind}; p={base64.b64encode(public).decode()}"
 
 
-def sample_verifies(settings: Settings, record: str | None) -> tuple[bool, str]:
+# dkimpy's DNS lookup: the TXT record at a name (bytes, ending in a dot), or None.
+TxtLookup = Callable[..., bytes | None]
+
+
+def sample_verifies(
+    settings: Settings, record: str | None, lookup: TxtLookup | None = None
+) -> tuple[bool, str]:
     """Sign a sample message as the sender would and verify it with dkimpy, against
-    ``record`` or the TXT record DNS publishes."""
+    ``record`` or the TXT record DNS publishes (asked through ``lookup``, dkimpy's own
+    resolver unless one is given). No record there is said as such, not as a key
+    that does not match."""
     made = signer(settings.dkim)
     if made is None:
         raise ConfigurationError("[dkim] is not set: domain, selector and private_key_file")
+    signed = made.sign(_sample(settings))
+    name = made.selector + b"._domainkey." + made.domain
+    where = "the given record" if record is not None else f"the TXT record at {name.decode()}"
+    if record is not None:
+        txt: bytes | None = record.encode()
+    else:
+        try:
+            txt = (lookup or dkim.get_txt)(name + b".", timeout=5)
+        except dkim.DnsTimeoutError as exc:
+            return False, f"DNS did not answer for {name.decode()} ({exc})"
+        if not txt:
+            return False, f"no DKIM record found at {name.decode()}"
+
+    def published(asked: bytes, timeout: int = 5) -> bytes | None:
+        return txt if asked.rstrip(b".") == name else None
+
+    ok = bool(dkim.verify(signed, dnsfunc=published))
+    return ok, f"{'matches' if ok else 'does not match'} {where}"
+
+
+def _sample(settings: Settings) -> bytes:
+    """A message as the sender would build it, to be signed and checked."""
     sender = mime.parse_mailbox(settings.company.sender, "company.sender")
     letter = Letter(subject="DKIM check", text="A sample.", html="<p>A sample.</p>", locale="en-US")
     mail = mime.build(
@@ -157,15 +188,4 @@ def sample_verifies(settings: Settings, record: str | None) -> tuple[bool, str]:
         date=datetime.now(UTC),
         unsubscribe_url=f"{settings.base_url.rstrip('/')}/unsubscribe/sample",
     )
-    signed = made.sign(mail.raw)
-    name = made.selector + b"._domainkey." + made.domain
-    if record is not None:
-
-        def published(asked: bytes, timeout: int = 5) -> bytes | None:
-            return record.encode() if asked.rstrip(b".") == name else None
-
-        ok = bool(dkim.verify(signed, dnsfunc=published))
-    else:
-        ok = bool(dkim.verify(signed))
-    where = "the given record" if record is not None else f"the TXT record at {name.decode()}"
-    return ok, f"{'matches' if ok else 'does not match'} {where}"
+    return mail.raw

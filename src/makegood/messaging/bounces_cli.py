@@ -36,12 +36,14 @@ def bounces(
 ) -> None:
     """Read bounces and complaints that came back, and act on them.
 
-    Delivery status notifications (RFC 3464), Exim and qmail bounces and complaint
-    reports (ARF, RFC 5965) are matched to the message they are about by the return
-    path's token (\\[bounces] domain), else by address. A hard bounce marks the message
-    bounced and stops mail to the address; a complaint stops mail and opts the
-    customer out (credits still come); a soft bounce is counted. Vacation replies and
-    other mail are skipped. Reading the same messages again changes nothing.
+    Reads delivery status notifications (RFC 3464), Exim and qmail bounces, and
+    complaint reports (ARF, RFC 5965). Each is matched to its message by the
+    token in the return path (\\[bounces] domain), else by the address.
+
+    A hard bounce marks the message bounced and stops mail to the address. A
+    complaint stops mail and opts the customer out (credits still come). A soft
+    bounce is counted. Vacation replies and other mail are skipped. Reading the
+    same messages again changes nothing.
 
     Providers' event webhooks go to POST /api/hooks/mail-events instead.
     """

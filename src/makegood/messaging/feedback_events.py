@@ -1,11 +1,14 @@
 """Bounces and complaints from mail providers' event feeds: the JSON an HTTP webhook
 receives from Amazon SES (directly or inside an SNS notification), SendGrid, Mailgun
-or Postmark, read into the same outcomes as the emails feedback_reports reads."""
+or Postmark, read into the same outcomes as the emails feedback_reports reads; and
+the subscription confirmations Amazon SNS sends before its first notification."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from makegood.messaging.feedback_reports import (
     BY_CLASS,
@@ -46,6 +49,52 @@ def from_event(payload: object, prefix: str = "bounce") -> list[Feedback]:
         where = f"event {number}"
         found.extend(_one_event(_object(event, where), prefix, where))
     return found
+
+
+@dataclass(frozen=True)
+class SnsConfirmation:
+    """An Amazon SNS ``SubscriptionConfirmation``: the subscription stays pending until
+    someone opens ``subscribe_url`` once (or confirms it with the token)."""
+
+    topic_arn: str
+    subscribe_url: str
+    message_id: str
+
+
+def sns_confirmations(payload: object) -> list[SnsConfirmation]:
+    """The SNS subscription confirmations in a webhook payload (as from_event takes it).
+    One whose SubscribeURL is not https on a host under .amazonaws.com is left out:
+    only Amazon's own confirmation links are worth showing an operator."""
+    if isinstance(payload, str | bytes | bytearray):
+        payload = _json(payload, "payload")
+    events = [payload] if isinstance(payload, dict) else payload
+    found = []
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict) or event.get("Type") != "SubscriptionConfirmation":
+            continue
+        url = event.get("SubscribeURL")
+        if isinstance(url, str) and amazon_link(url):
+            found.append(SnsConfirmation(_text(event, "TopicArn"), url, _text(event, "MessageId")))
+    return found
+
+
+def amazon_link(url: str) -> bool:
+    """Whether ``url`` is plainly an https link to a host under .amazonaws.com: no user
+    name, port, backslash, space or control character that could make a browser read
+    another host than the one checked here."""
+    if not url.isprintable() or " " in url or "\\" in url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return (
+        parts.scheme == "https"
+        and parts.netloc.lower() == host
+        and host.endswith(".amazonaws.com")
+        and re.fullmatch(r"[a-z0-9.-]+", host) is not None
+    )
 
 
 def _one_event(event: JsonObject, prefix: str, where: str) -> list[Feedback]:
