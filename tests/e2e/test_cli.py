@@ -420,6 +420,8 @@ def test_mailbox_and_worker_run_until_stopped(tmp_path, database_url):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # No secret key here: the worker says what its emails will lack.
+    assert "MAKEGOOD_SECRET_KEY is not set" in worker.stderr.readline()
     assert "makegood worker: sending to" in worker.stderr.readline()  # signals handled now
     time.sleep(1)
     assert worker.poll() is None  # still running, nothing to send

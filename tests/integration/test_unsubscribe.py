@@ -10,13 +10,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.preview import reach
-from makegood.core.tokens import unsubscribe_token
+from makegood.core.tokens import bounce_token, unsubscribe_token
 from makegood.credits.models import LedgerEntry
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
+from makegood.messaging.feedback import take
+from makegood.messaging.feedback_reports import Feedback
 from makegood.messaging.models import Message, Suppression
 from makegood.reports.service import incident_report
 from tests.support.delivery import SECRET, SENT_AT, executed, send, settings
@@ -129,3 +132,47 @@ def test_a_forged_or_moved_token_is_unknown(engine, world, served_app):
             )
     with UnitOfWork(engine) as uow:
         assert uow.session.scalars(select(Suppression)).all() == []
+
+
+def test_opting_out_by_email_stops_texts_too(engine, world, sink, served_app):
+    """Unsubscribing, or reporting an apology as spam, stops apologies on every channel:
+    the phone goes on the suppression list beside the address."""
+    _, base = served_app
+    executed(engine, world.shipping)
+    with UnitOfWork(engine) as uow:
+        written = uow.session.scalars(
+            select(Message.customer_id).where(Message.channel == "email").order_by(Message.id)
+        ).all()
+    leaving, angry = written[:2]
+    with UnitOfWork(engine) as uow:
+        for n, who in enumerate((leaving, angry)):
+            customer = uow.session.get(Customer, who)
+            assert customer is not None
+            customer.phone, customer.channel = f"+1415555010{n}", "email,sms"
+        uow.commit()
+    with httpx.Client(base_url=base) as mail_client:
+        done = mail_client.post(
+            f"/unsubscribe/{unsubscribe_token(SECRET, leaving)}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert 200 <= done.status_code < 300
+    with UnitOfWork(engine) as uow:
+        letter = uow.session.scalars(
+            select(Message).where(Message.customer_id == angry, Message.channel == "email")
+        ).first()
+        assert letter is not None
+        report = Feedback("complaint", str(letter.recipient), bounce_token(SECRET, letter.id))
+        take(uow.session, [report], "arf-1", "test", SENT_AT, SECRET)
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        stopped = {
+            (s.channel, s.address): s.reason for s in uow.session.scalars(select(Suppression))
+        }
+        [audit] = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "customer.unsubscribed")
+        )
+    assert stopped[("sms", "+14155550100")].startswith("unsubscribed")
+    assert stopped[("sms", "+14155550101")].startswith("complained")
+    assert stopped[("email", _email_of(engine, leaving).lower())].startswith("unsubscribed")
+    assert audit.after["channels"] == ["email", "sms"]

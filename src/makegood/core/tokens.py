@@ -15,6 +15,7 @@ import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
 
 from makegood.core.errors import ConfigurationError
 
@@ -28,6 +29,17 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def required_key(secret_key: str | SecretStr, to: str) -> str:
+    """The secret key, or an error saying what it is needed ``to`` do."""
+    value = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+    if len(value) < 16:
+        raise ConfigurationError(
+            f"MAKEGOOD_SECRET_KEY must be set (16 characters or more) {to}; for example: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
 
 
 class Sealer:
@@ -46,12 +58,7 @@ class Sealer:
         # Built on first use: a campaign without claim offers needs no key.
         if self._cipher is not None:
             return self._cipher
-        secret_key = self._secret
-        if len(secret_key) < 16:
-            raise ConfigurationError(
-                "MAKEGOOD_SECRET_KEY must be set (16 characters or more) to issue claim links; "
-                "for example: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
+        secret_key = required_key(self._secret, "to issue claim links")
         key = hashlib.sha256(b"makegood-outbox-seal\x00" + secret_key.encode()).digest()
         self._cipher = AESGCM(key)
         return self._cipher

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from makegood import __version__
 from makegood.config import Settings
 from makegood.core.clock import Clock
-from makegood.core.errors import ConfigurationError
+from makegood.core.tokens import required_key
 from makegood.entrypoints.wiring import build_root
 from makegood.kits.http import errors
 from makegood.kits.http.headers import SecurityHeaders
@@ -57,12 +57,7 @@ def create_app(
     from makegood.entrypoints import routes
     from makegood.web import claim, unsubscribe
 
-    if len(settings.secret_key.get_secret_value()) < 16:
-        raise ConfigurationError(
-            "MAKEGOOD_SECRET_KEY must be set (16 characters or more) to serve pages: it "
-            "signs the claim forms; for example: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
+    required_key(settings.secret_key, "to serve pages: it signs the claim forms")
 
     app = FastAPI(
         title="makegood",

@@ -24,6 +24,13 @@ def _sender(app_: AppContext, progress: Tick | None = None) -> Sender:
     from makegood.messaging.sender import for_root
 
     app_.uow()  # refuses an uninitialised or old schema, naming the fix
+    if len(app_.settings.secret_key.get_secret_value()) < 16:
+        app_.err.print(
+            "makegood: warning: MAKEGOOD_SECRET_KEY is not set, so emails go out without "
+            "the one-click unsubscribe link (RFC 8058) and the return path for bounces "
+            "that Gmail, Yahoo and Outlook require of bulk senders",
+            markup=False,
+        )
     return for_root(app_.root, progress)
 
 

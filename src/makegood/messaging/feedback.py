@@ -32,6 +32,7 @@ from makegood.db.bulk import dialect
 from makegood.messaging.feedback_reports import COMPLAINT, HARD, Feedback
 from makegood.messaging.models import MailFeedback, Message
 from makegood.messaging.outbox import suppress
+from makegood.messaging.unsubscribe import quiet_phone
 
 COUNTED = ("hard_bounce", "soft_bounce", "complaint", "already_read", "unmatched")
 
@@ -81,6 +82,7 @@ def _act(
             .values(status="bounced", last_error=_said(what, outcome)[:2000])
         )
         return
+    quiet_phone(session, message.customer_id, now, _said(what, outcome))
     record(
         session,
         at=now,

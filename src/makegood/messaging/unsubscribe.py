@@ -1,6 +1,7 @@
 """Use case: a customer unsubscribes from apology messages (RFC 8058 one-click, or the
-page's button). Credits still come automatically; letters stop: the address goes on
-the suppression list, which every sender consults before sending."""
+page's button). Credits still come automatically; messages stop, on every channel:
+the email address and the phone number go on the suppression list, which every sender
+consults before sending."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def unsubscribe(session: Session, customer_id: str, now: datetime, how: str) -> 
     if already is not None:
         return False
     suppress(session, "email", address, now, None, f"{REASON} ({how})")
+    texts = quiet_phone(session, customer_id, now, f"{REASON} ({how})")
     record(
         session,
         at=now,
@@ -38,6 +40,16 @@ def unsubscribe(session: Session, customer_id: str, now: datetime, how: str) -> 
         action="customer.unsubscribed",
         object_type="customer",
         object_id=customer_id,
-        after={"channel": "email", "how": how},
+        after={"channel": "email", "channels": ["email", *texts], "how": how},
     )
     return True
+
+
+def quiet_phone(session: Session, customer_id: str, now: datetime, reason: str) -> list[str]:
+    """Put the customer's phone number, if any, on the suppression list too: one who
+    opted out of apologies by email gets none by text either. Answers ["sms"] or []."""
+    phone = session.scalar(select(Customer.phone).where(Customer.customer_id == customer_id))
+    if not phone:
+        return []
+    suppress(session, "sms", phone, now, None, reason)
+    return ["sms"]
