@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from makegood.entrypoints.cli import COMMANDS, app
+from makegood.entrypoints.lazy import reflow
 
 
 def commands() -> Iterator[tuple[list[str], Any]]:
@@ -54,3 +55,26 @@ def test_the_root_lists_each_command_on_one_line_of_its_own():
     for spec in COMMANDS:
         one_line = " ".join(inspect.cleandoc(spec.help).split())
         assert one_line in " ".join(shown.output.split("│")), spec.name
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), list(commands()), ids=[" ".join(p) for p, _ in commands()]
+)
+def test_each_paragraph_is_wrapped_by_the_terminal_not_the_source(path, command):
+    """A paragraph shows as one line on a terminal wide enough for it: the source's
+    line breaks would otherwise break lines again mid-sentence on a narrow one."""
+    shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "3000"})
+    lines = [line.strip(" │") for line in shown.output.splitlines()]
+    for paragraph in inspect.cleandoc(command.help or "").split("\n\n"):
+        if "\\[" in paragraph or "\n" in reflow(paragraph):
+            continue  # escapes show differently; lists and columns keep their lines
+        assert " ".join(paragraph.split()) in lines, paragraph
+
+
+def test_reflow_joins_paragraphs_and_keeps_lists():
+    text = "One line\nand its rest.\n\nA list:\n- first\n- second\n\n    indented\n    kept"
+    assert reflow(text) == "One line and its rest.\n\nA list:\n- first\n- second\n\n" + (
+        "    indented\n    kept"
+    )
+    columns = "usage_events: customer_id,occurred_at\nshipments:    customer_id,order_id"
+    assert reflow(columns) == columns

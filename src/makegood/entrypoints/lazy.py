@@ -10,6 +10,8 @@ it (to run it, show its own help or complete its arguments).
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,7 +44,34 @@ class LazyCommand:
             holder.add_typer(found, name=self.name)
         else:
             holder.command(self.name)(found)
-        return typer.main.get_group(holder).commands[self.name]
+        command = typer.main.get_group(holder).commands[self.name]
+        _reflow_all(command)
+        return command
+
+
+def reflow(text: str) -> str:
+    """A docstring's paragraphs each as one line, for the terminal to wrap: rich
+    markup keeps the source's line breaks, which a terminal narrower than the source
+    then breaks again mid-sentence. Lists, indented blocks and lines aligned in
+    columns keep their lines."""
+    out = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        kept = LIST_ITEM.match(lines[0]) or any(
+            line[:1].isspace() or LIST_ITEM.match(line) or "  " in line.strip() for line in lines
+        )
+        out.append(paragraph if kept else " ".join(lines))
+    return "\n\n".join(out)
+
+
+LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+
+
+def _reflow_all(command: Command) -> None:
+    if command.help:
+        command.help = reflow(inspect.cleandoc(command.help))
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_all(sub)
 
 
 class Placeholder(TyperCommand):
