@@ -12,9 +12,17 @@ already given:
   second letter (they were already told, and no one is mailed twice);
 - a customer held out, with an open or expired claim link, or a voided offer, gets
   nothing more;
-- a customer with an earlier offer who is no longer affected, or now excluded (a
-  cause the policy excludes), gets a correction: the policy's ``[corrections]`` mode
-  keeps it, closes an open claim link, or reverses a given credit.
+- a customer with an earlier offer whom the amended incident itself no longer
+  entitles gets a correction: no longer affected, excluded by a cause the policy
+  excludes (then every customer is, whatever else excludes them first), or matched
+  by no rule any more (the rules match on services, duration, magnitude and
+  confidence, which an amendment changes). The policy's ``[corrections]`` mode keeps
+  the offer, closes an open claim link, or reverses a given credit;
+- a customer with an earlier offer who is excluded for any other reason keeps what
+  they have and is offered nothing more: reasons of their own (``status:``,
+  ``country:``, ``plan:``, say a customer who cancelled since), of their history
+  (``already_compensated``, ``cap_reached``) or of the amount (``below_minimum``,
+  ``no_amount_for_currency``) are no fault of the first campaign's.
 
 Every step keeps the exactly-once guarantees: offers are unique per (incident,
 customer, round), corrections per (campaign, offer), and execution moves each only
@@ -45,6 +53,9 @@ ACTIVE = ("granted", "offered", "claimed")
 TOP_UP = "top-up: "
 BATCH = 20_000
 GONE = "correction_customers"
+# The one exclusion besides a cause that follows from the incident rather than from
+# the customer, their history or the amount: no rule matches it any more.
+NO_RULE = "no_matching_rule"
 # The action each mode takes on an offer that is still open (offered) or given.
 ACTIONS = {
     "keep": ("keep", "keep"),
@@ -150,12 +161,22 @@ def _less_prior(
     return kept
 
 
+def correction_reason(policy: Policy, cause: str | None, reason: str) -> str | None:
+    """Why a follow-up corrects the earlier offer of a customer the policy now
+    excludes for ``reason``, or None when it leaves that offer be (see the module's
+    docstring). A cause the policy excludes excludes everyone, so it is the reason
+    even where the policy named another found first (``status:cancelled``, say)."""
+    if cause is not None and cause in policy.exclusions.causes:
+        return f"cause:{cause}"
+    return reason if reason == NO_RULE else None
+
+
 def plan_corrections(
     session: Session, campaign: Campaign, policy: Policy, excluded: list[tuple[str, str]]
 ) -> None:
-    """One correction per earlier, still active offer whose customer the follow-up no
-    longer owes a credit: no longer affected, or excluded (``excluded``: customer id
-    and reason, as the policy decided them)."""
+    """One correction per earlier, still active offer whose customer the amended
+    incident no longer entitles: no longer affected, or excluded for a reason that
+    ``correction_reason`` gave (``excluded``: customer id and that reason)."""
     session.execute(text(f"DROP TABLE IF EXISTS {GONE}"))
     session.execute(
         text(f"CREATE TEMPORARY TABLE {GONE} (customer_id VARCHAR(200), reason VARCHAR(80))")

@@ -240,8 +240,9 @@ def _decisions(
     gone: list[tuple[str, str]] | None = None,
 ) -> Iterator[PlannedOffer]:
     """The policy's decision for every impact; the excluded are counted by reason
-    (and, for a follow-up, listed in ``gone`` with it)."""
-    facts = _incident_facts(incident, now)
+    (and, for a follow-up, listed in ``gone`` when the amended incident itself is why:
+    followup.correction_reason)."""
+    facts, cause = _incident_facts(incident, now), incident.cause
     campaign_id, incident_id = campaign.id, incident.id  # plain ints in the hot loop
     month_days: dict[str, int] = {}
     decisions: dict[tuple[object, ...], Decision] = {}
@@ -272,7 +273,7 @@ def _decisions(
         if isinstance(decision, Excluded):
             excluded[decision.reason] += 1
             if gone is not None:
-                gone.append((cid, decision.reason))
+                _gone(gone, cid, followup.correction_reason(policy, cause, decision.reason))
             continue
         status_ = "held_out" if holdout and held_out(incident_id, cid, holdout) else "planned"
         yield PlannedOffer(
@@ -287,6 +288,11 @@ def _decisions(
             decision.claim_days,
             decision.capped,
         )
+
+
+def _gone(gone: list[tuple[str, str]], customer_id: str, reason: str | None) -> None:
+    if reason is not None:
+        gone.append((customer_id, reason))
 
 
 def decide_all(
