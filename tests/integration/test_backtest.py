@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import decide_all, plan
+from makegood.console import campaign_page
 from makegood.console.users import add_user
 from makegood.credits.models import LedgerEntry, Offer
 from makegood.customers.models import Customer
@@ -134,9 +135,9 @@ def test_two_policies_side_by_side_and_the_customers_whose_remedy_changes(
     )
 
 
-def test_a_draft_plan_shows_its_policy_replayed_over_the_last_year(
-    engine, database_url, world, sink
-):
+def _draft_page(engine, database_url, world, sink) -> tuple[str, int]:
+    """The streaming draft's console page, the shipping campaign executed before it;
+    with what the shipping credits came to in USD."""
     _, port = sink
     executed(engine, world.shipping)
     with UnitOfWork(engine) as uow:
@@ -165,11 +166,27 @@ def test_a_draft_plan_shows_its_policy_replayed_over_the_last_year(
             },
         )
         shown = web.get(f"/console/campaigns/{draft.id}").text
-    panel = shown[shown.index('id="backtest"') :][:2000]
+    return shown[shown.index('id="backtest"') :][:2000], int(granted)
+
+
+def test_a_draft_plan_shows_its_policy_replayed_over_the_last_year(
+    engine, database_url, world, sink
+):
+    panel, granted = _draft_page(engine, database_url, world, sink)
     assert "This policy over the last 12 months" in panel
     assert "1 other incident" in panel
     # The shipping incident's credits, all automatic: the replay costs what was granted.
     assert panel.count(f"{Decimal(granted) / 100:.2f} USD") == 2
+
+
+def test_a_replay_too_large_for_the_page_says_how_to_run_it(
+    engine, database_url, world, sink, monkeypatch
+):
+    monkeypatch.setattr(campaign_page, "REPLAY_CAP", 3)
+    panel, granted = _draft_page(engine, database_url, world, sink)
+    assert "hurt more than 3 customers: too many to replay while this page waits" in panel
+    assert re.search(r"makegood policy backtest --policy FILE --since \d{4}-\d\d-\d\d<", panel)
+    assert f"{Decimal(granted) / 100:.2f} USD" not in panel
 
 
 def test_since_with_incidents_replays_the_named_ones_that_started_since(

@@ -94,6 +94,10 @@ def _approvals(session: Session, campaign_id: int) -> list[Approval]:
     )
 
 
+# The most impacts the page replays the draft's policy over; beyond, it says how to.
+REPLAY_CAP = 200_000
+
+
 def _replay(session: Session, campaign: Any, now: datetime) -> dict[str, Any]:
     """The draft's policy replayed over the other incidents of the last 12 months:
     what it would have cost, beside what was actually credited."""
@@ -101,6 +105,9 @@ def _replay(session: Session, campaign: Any, now: datetime) -> dict[str, Any]:
     others = [
         i for i in backtest.incidents_for(session, None, since) if i.id != campaign.incident_id
     ]
+    if backtest.impacts_up_to(session, others, REPLAY_CAP) > REPLAY_CAP:
+        # Too many to decide while the page waits: the command line does it.
+        return {"incidents": len(others), "too_many": REPLAY_CAP, "since": since}
     found = backtest.backtest(
         session, parse_policy(campaign.policy_source), others, now, Decimal(0)
     )

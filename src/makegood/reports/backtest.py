@@ -112,6 +112,16 @@ def incidents_for(
     return list(session.scalars(query.order_by(Incident.start_at, Incident.id)))
 
 
+def impacts_up_to(session: Session, incidents: Sequence[Incident], cap: int) -> int:
+    """How many impacts the incidents have, counted no further than ``cap`` + 1: enough
+    to tell whether replaying them is quick, without counting millions."""
+    ids = [i.id for i in incidents]
+    if not ids:
+        return 0
+    some = select(Impact.incident_id).where(Impact.incident_id.in_(ids)).limit(cap + 1)
+    return int(session.scalar(select(func.count()).select_from(some.subquery())) or 0)
+
+
 def unknown(session: Session, ids: Sequence[int]) -> list[int]:
     """Those of ``ids`` that name no incident."""
     found = set(session.scalars(select(Incident.id).where(Incident.id.in_(list(ids)))))
