@@ -95,7 +95,7 @@ def _approvals(session: Session, campaign_id: int) -> list[Approval]:
 
 
 # The most impacts the page replays the draft's policy over; beyond, it says how to.
-REPLAY_CAP = 200_000
+REPLAY_CAP = 100_000
 
 
 def _replay(session: Session, campaign: Any, now: datetime) -> dict[str, Any]:
