@@ -176,3 +176,34 @@ def test_opting_out_by_email_stops_texts_too(engine, world, sink, served_app):
     assert stopped[("sms", "+14155550101")].startswith("complained")
     assert stopped[("email", _email_of(engine, leaving).lower())].startswith("unsubscribed")
     assert audit.after["channels"] == ["email", "sms"]
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "button"),
+    [
+        ("de", "Diese E-Mails abbestellen?", "Abbestellen"),
+        ("ja", None, None),
+        ("en", "Stop these emails?", "Unsubscribe"),
+    ],
+)
+def test_the_unsubscribe_page_speaks_the_customers_language(
+    engine, world, served_app, language, title, button
+):
+    import json
+    from importlib import resources
+
+    words = json.loads(resources.files("makegood.web").joinpath("words.json").read_text("utf-8"))
+    title = title or words[language]["unsubscribe_title"]
+    button = button or words[language]["unsubscribe_button"]
+    _, base = served_app
+    tags = {"de": "de-DE", "ja": "ja-JP", "en": "en-GB"}
+    with UnitOfWork(engine) as uow:
+        one = uow.session.scalars(select(Customer).order_by(Customer.customer_id)).first()
+        assert one is not None
+        one.locale, customer = tags[language], one.customer_id
+        uow.commit()
+    with httpx.Client(base_url=base) as browser:
+        shown = browser.get(f"/unsubscribe/{unsubscribe_token(SECRET, customer)}")
+    assert shown.status_code == 200
+    assert f'lang="{language}' in shown.text
+    assert title in shown.text and f">{button}<" in shown.text
