@@ -6,9 +6,11 @@ bounce is counted, a vacation reply is left alone — once, however often read."
 
 from __future__ import annotations
 
+import html
 import json
 import mailbox
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from makegood.adapters import mailbox as builtin_mailbox
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.channel_config import BounceSettings
+from makegood.console.users import add_user
 from makegood.core.tokens import bounce_message, bounce_token
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
@@ -152,6 +155,32 @@ def test_read_reports_act_once_and_leave_vacation_replies_alone(
     assert report.delivery.bounced == 1
     assert report.delivery.complained == (1 if angry.campaign_id == gone.campaign_id else 0)
     assert report.messages["bounced"] == 1
+    plain = config_for(database_url, 25).model_copy(update={"base_url": "http://127.0.0.1"})
+    _console_counts(engine, plain, gone, angry)  # http: the session cookie is not Secure
+
+
+def _console_counts(engine, config, gone: Message, angry: Message) -> None:
+    """The console's incident page says how many apologies bounced and drew a
+    complaint, beside the other outcomes."""
+    with UnitOfWork(engine) as uow:
+        add_user(uow.session, "vic", "viewer", "a long enough password", SENT_AT, "t", "Vic")
+        incidents = {m.id: _incident(uow.session, m) for m in (gone, angry)}
+        uow.commit()
+    with (
+        served(create_app(config, MovableClock(SENT_AT))) as base,
+        httpx.Client(base_url=base, timeout=30) as web,
+    ):
+        form = web.get("/console/login")
+        token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', form.text).group(1))
+        web.post(
+            "/console/login",
+            data={"csrf": token, "username": "vic", "password": "a long enough password"},
+        )
+        pages = {i: web.get(f"/console/incidents/{i}").text for i in set(incidents.values())}
+    for message, label in ((gone, "Bounced"), (angry, "Complained")):
+        page = pages[incidents[message.id]]
+        shown = re.search(rf'{label}</div><div class="fig bad">(\d+)</div>', page)
+        assert shown is not None and shown.group(1) == "1", label
 
 
 def test_bounces_dir_reads_what_the_built_in_mailbox_kept_once(
