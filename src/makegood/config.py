@@ -150,7 +150,8 @@ class BillingSettings(BaseModel):
     webhook_secret: SecretStr = SecretStr("")
     webhook_secret_file: Path | None = None
     # A refused or unanswered push is tried again after backoff_seconds, then twice
-    # that, up to backoff_max_seconds; after max_attempts it is failed for good.
+    # that, up to backoff_max_seconds; after max_attempts it is failed for good (but
+    # by the webhook sink, which tries the company's own service until it answers).
     max_attempts: int = Field(default=8, ge=1)
     backoff_seconds: float = Field(default=30, ge=0)
     backoff_max_seconds: float = Field(default=3600, ge=0)

@@ -38,6 +38,7 @@ class Receiver(ThreadingHTTPServer):
         self.bad = 0
         self.bodies: dict[str, dict] = {}
         self.lock = threading.Lock()
+        self.down_for = 0  # each id's first tries answered 503, as a service that is down
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,11 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.tries[entry] += 1
             first = self.server.tries[entry] == 1
+            down = self.server.tries[entry] <= self.server.down_for
+        if down:
+            self.send_response(503)
+            self.end_headers()
+            return
         if first and int(entry) % 3 == 0:
             self.send_response(500)
             self.end_headers()
@@ -116,6 +122,30 @@ def test_each_entry_is_accepted_once_after_500s_and_a_dropped_connection(
     again = push(engine, WebhookSink(settings), lambda: clock[0], "finance", settings.billing)
     assert (again.pushed, again.pending) == (0, 0)
     assert receiver.accepted == Counter({e: 1 for e in entries})
+
+
+def test_a_service_down_for_longer_than_max_attempts_gets_every_entry_once_it_is_back(
+    engine, tmp_path, receiver
+):
+    world = build_world(engine, tmp_path)
+    executed(engine, world)
+    receiver.down_for = 4  # each id refused 4 times (and its %3/%7 rule after that)
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/billing"
+    billing = BillingSettings(
+        webhook_url=url, webhook_secret=SECRET, backoff_seconds=60, max_attempts=2
+    )
+    with UnitOfWork(engine) as uow:
+        entries = [str(e.id) for e in uow.session.scalars(select(LedgerEntry))]
+    clock, failed, pushed = [gt.NOW], 0, 0
+    for _ in range(8):
+        report = push(
+            engine, WebhookSink(Settings(billing=billing)), lambda: clock[0], "f", billing
+        )
+        failed, pushed = failed + report.failed, pushed + report.pushed
+        clock[0] += timedelta(hours=2)  # past every backoff
+    assert failed == 0 and pushed == len(entries)  # 2 attempts did not fail them
+    assert receiver.accepted == Counter(dict.fromkeys(entries, 1))
+    assert min(receiver.tries.values()) >= 5
 
 
 def test_a_missing_url_or_secret_is_named():

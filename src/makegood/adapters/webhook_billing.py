@@ -5,7 +5,9 @@ any of its libraries verifies it.
 ``webhook-id`` is the entry's credit_id: an entry sent again (a push that died after
 the 2xx and before makegood's commit) carries the same id, which the receiver uses to
 take it once. A 2xx is delivered; 408, 409, 425, 429, 5xx and a dropped connection are
-tried again after a backoff; any other answer fails the entry with what was said.
+tried again after a backoff, for as long as it takes (the sink is ``patient``: the
+service is the company's own, and an entry waits for it rather than fail); any other
+answer fails the entry with what was said.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ PASSING = frozenset({408, 409, 425, 429})
 
 class WebhookSink:
     name = "webhook"
+    # A passing refusal is tried again until a 2xx, never failed for its count.
+    patient = True
 
     def __init__(self, settings: Settings) -> None:
         billing = settings.billing

@@ -60,6 +60,8 @@ def push(
 ) -> PushReport:
     """Hand every due entry to ``sink`` (at most ``limit``); answers what happened."""
     report, last = PushReport(), 0
+    # A patient sink's passing refusals are tried until they pass, whatever the count.
+    patient = bool(getattr(sink, "patient", False))
     with UnitOfWork(engine) as uow:
         if retry_failed:
             report.requeued = requeue_failed(uow.session, sink.name, now(), include_exported)
@@ -75,7 +77,7 @@ def push(
             last = row.entry_id
             item, reversed_state = _item(uow.session, row.entry_id, sink.name)
             receipt = _unreached(item, reversed_state) or sink.deliver([item], "")[0]
-            _record(row, receipt, item.amount.minor, now(), settings)
+            _record(row, receipt, item.amount.minor, now(), settings, patient)
             uow.commit()
         if row.state == "delivered":
             report.pushed += 1
@@ -252,6 +254,7 @@ def _record(
     amount_minor: int,
     now: datetime,
     settings: BillingSettings,
+    patient: bool = False,
 ) -> None:
     row.attempts += 1
     row.updated_at = now
@@ -261,11 +264,12 @@ def _record(
         row.rounding_minor = receipt.rounding_minor
         row.pushed_amount_minor = amount_minor + receipt.rounding_minor
         row.next_attempt_at = None
-    elif receipt.status == "failed" or row.attempts >= settings.max_attempts:
+    elif receipt.status == "failed" or (row.attempts >= settings.max_attempts and not patient):
         row.state = "failed"
         row.next_attempt_at = None
     else:
-        wait = min(settings.backoff_seconds * 2 ** (row.attempts - 1), settings.backoff_max_seconds)
+        doubled = settings.backoff_seconds * 2 ** min(row.attempts - 1, 32)
+        wait = min(doubled, settings.backoff_max_seconds)
         row.next_attempt_at = now + timedelta(seconds=wait)
 
 
