@@ -87,6 +87,7 @@ COMPANY = CompanySettings(
         "JP": "0120-555-010",
         "default": "+1 800 555 0100",
     },
+    account_url="https://video.example.com/account",
 )
 # One customer per page: (id, first name, locale, zone, country, price, currency).
 CUSTOMERS = [
