@@ -49,7 +49,8 @@ class LedgerBook:
         self._written: list[Path] = []
 
     def deliver(self, items: list[BillingItem], destination: str) -> list[Receipt]:
-        path = Path(destination)
+        # An export names its file; a push (destination "") writes to the book's own.
+        path = Path(destination or os.environ["LEDGERBOOK_PATH"])
         book = json.loads(path.read_text()) if path.exists() else []
         book.extend(item.row() for item in items)
         path.write_text(json.dumps(book, indent=1))
