@@ -1,7 +1,8 @@
-"""One road to the bill per credit: an entry written to a billing export file is not
-pushed to Stripe as well (nor the other way round) unless asked, and a failed entry
-is pushed again only when asked, never a credit voided meanwhile. Against
-localstripe, a real Stripe server, as a process."""
+"""Export files and pushes side by side: each entry goes to each sink once and into
+one export file, as the contracts say, and when a company's files went to the same
+billing system a push can leave out what they held (and an export what was pushed);
+a failed entry is pushed again only when asked, never a credit voided meanwhile.
+Against localstripe, a real Stripe server, as a process."""
 
 from __future__ import annotations
 
@@ -43,25 +44,38 @@ def _push(engine, settings, **options):
     return push(engine, StripeSink(settings), lambda: NOW, "finance", settings.billing, **options)
 
 
-def test_entries_in_an_export_file_are_not_pushed_unless_asked(engine, tmp_path, stripe_base):
+def test_entries_in_an_export_file_are_pushed_and_counted_unless_skipped(
+    engine, tmp_path, stripe_base
+):
     world = build_world(engine, tmp_path)
     executed(engine, world)
     ids = _with_billing_ids(engine, tmp_path, stripe_base)
     settings = _settings(stripe_base)
-    filed = {int(r["credit_id"]) for r in read(run_export(engine, tmp_path / "b1.csv").path)}
     entries = _entries(engine)
+    filed = {int(r["credit_id"]) for r in read(run_export(engine, tmp_path / "b1.csv").path)}
     assert filed and len(filed) == len(entries)
+    # One more entry after the file: a void's reversal, which goes to Stripe first.
+    with UnitOfWork(engine) as uow:
+        void(uow.session, entries[0].offer_id, "sent twice", NOW, "finance")
+        uow.commit()
 
+    skipped = _push(engine, settings, skip_exported=True)
+    assert (skipped.pushed, skipped.exported) == (1, len(filed))
+    assert sum(_pushed_items(stripe_base, ids).values()) == 0  # the credit was never there
     report = _push(engine, settings)
-    assert (report.pushed, report.failed, report.pending, report.exported) == (0, 0, 0, len(filed))
-    assert _pushed_items(stripe_base, ids) == Counter()
+    assert (report.pushed, report.failed, report.pending) == (len(filed), 0, 0)
+    assert report.exported == len(filed)  # counted, for the command's warning
+    # The voided credit, reaching the push after its reversal, puts nothing on the bill.
+    assert _pushed_items(stripe_base, ids) == Counter({str(e.id): 1 for e in entries[1:]})
+    with UnitOfWork(engine) as uow:
+        voided = uow.session.get(BillingDelivery, (entries[0].id, "stripe"))
+        assert voided is not None and voided.external_id is None
+        assert "voided before it reached this billing system" in voided.reason
+        found = reconcile(uow.session, StripeSink(settings))
+    assert (found.missing, found.unknown, found.different) == ([], [], [])
 
-    forced = _push(engine, settings, include_exported=True)
-    assert (forced.pushed, forced.exported) == (len(entries), 0)
-    assert _pushed_items(stripe_base, ids) == Counter({str(e.id): 1 for e in entries})
 
-
-def test_entries_pushed_are_left_out_of_a_later_export_unless_asked(engine, tmp_path, stripe_base):
+def test_entries_pushed_are_exported_too_unless_skipped(engine, tmp_path, stripe_base):
     world = build_world(engine, tmp_path)
     executed(engine, world)
     _with_billing_ids(engine, tmp_path, stripe_base, skip="late")
@@ -70,16 +84,16 @@ def test_entries_pushed_are_left_out_of_a_later_export_unless_asked(engine, tmp_
     late = {e.id for e in _entries(engine) if e.customer_id.startswith("late")}
     assert late and report.failed == len(late)
 
-    # Only the failed entries are free to go by file.
-    out = run_export(engine, tmp_path / "after.csv")
-    assert {int(r["credit_id"]) for r in read(out.path)} == late
-    assert run_export(engine, tmp_path / "again.csv").exported == 0
-    copy = tmp_path / "books.csv"
+    # Only the failed entries go by a file meant for the same system.
     with UnitOfWork(engine) as uow:
-        books = export(uow.session, copy, sink("csv"), NOW, "finance", include_pushed=True)
+        out = export(uow.session, tmp_path / "a.csv", sink("csv"), NOW, "f", skip_pushed=True)
         uow.commit()
-    books.finish()
-    assert books.exported == len(_entries(engine)) - len(late)
+    out.finish()
+    assert {int(r["credit_id"]) for r in read(out.path)} == late
+    # The rest still go into the next file, once: every credit is exported once.
+    rest = run_export(engine, tmp_path / "books.csv")
+    assert rest.exported == len(_entries(engine)) - len(late)
+    assert run_export(engine, tmp_path / "again.csv").exported == 0
 
 
 def test_failed_entries_are_pushed_again_when_asked_but_never_a_voided_credit(

@@ -149,17 +149,18 @@ def test_a_plugin_channel_and_billing_sink_run_end_to_end(
         "description",
     }  # fmt: skip
     # The same sink takes pushes too, one entry at a time, each once; entries the
-    # export already wrote are left out unless asked for.
+    # export already wrote are left out when asked, else pushed with a warning.
     ledger = tmp_path / "pushed.json"
     pushing = {**env, "LEDGERBOOK_PATH": str(ledger)}
     push = ["--json", "billing", "push", "--sink", "ledgerbook"]
-    skipped = makegood(push, installed, pushing, tmp_path)
+    skipped = makegood([*push, "--skip-exported"], installed, pushing, tmp_path)
     assert skipped.returncode == 0, skipped.stderr
     assert json.loads(skipped.stdout) == {"pushed": 0, "failed": 0, "pending": 0}
-    pushed = makegood([*push, "--include-exported"], installed, pushing, tmp_path)
+    pushed = makegood(push, installed, pushing, tmp_path)
     assert json.loads(pushed.stdout) == {"pushed": entries, "failed": 0, "pending": 0}
-    again = makegood([*push, "--include-exported"], installed, pushing, tmp_path)
-    assert json.loads(again.stdout)["pushed"] == 0
+    assert f"warning: {entries} entries handed to ledgerbook" in pushed.stderr
+    again = makegood(push, installed, pushing, tmp_path)
+    assert json.loads(again.stdout)["pushed"] == 0 and "warning" not in again.stderr
     taken = Counter(row["credit_id"] for row in json.loads(ledger.read_text()))
     assert len(taken) == entries and set(taken.values()) == {1}
     # The same plug-in is unknown to a makegood that does not have it installed.

@@ -27,19 +27,19 @@ def export_(
         str, typer.Option("--format", help="csv or jsonl, or a billing sink a plug-in adds.")
     ] = "csv",
     batch: Annotated[int | None, typer.Option(help="Write an earlier batch again.")] = None,
-    include_pushed: Annotated[
+    skip_pushed: Annotated[
         bool,
         typer.Option(
-            help="Export entries `billing push` has delivered or is delivering too (a "
-            "copy for the books, say). Never load such a file into that billing system."
+            help="Leave out entries `billing push` has delivered or is delivering to a "
+            "billing system, for a file that goes to that same system."
         ),
     ] = False,
 ) -> None:
     """Export every ledger entry not exported yet, each exactly once.
 
     Columns: credit_id,customer_id,amount,currency,statement_date,incident_id,description;
-    amounts in major units, reversals negative. --batch ID re-exports one batch. Entries
-    pushed to a billing sink are left out unless --include-pushed.
+    amounts in major units, reversals negative. --batch ID re-exports one batch.
+    --skip-pushed leaves out entries pushed to a billing sink.
     """
     from makegood.billing.ports import BILLING_SINKS
     from makegood.billing.service import export
@@ -47,7 +47,7 @@ def export_(
     app_ = app_context(ctx)
     sink = app_.root.port(BILLING_SINKS).sink(format_)
     with app_.uow() as uow:
-        result = export(uow.session, out, sink, app_.now(), app_.actor, batch, include_pushed)
+        result = export(uow.session, out, sink, app_.now(), app_.actor, batch, skip_pushed)
         uow.commit()
     result.finish()
     app_.emit(
@@ -83,11 +83,11 @@ def push_(
             "cause is fixed (say, billing_id imported); a credit voided since stays failed."
         ),
     ] = False,
-    include_exported: Annotated[
+    skip_exported: Annotated[
         bool,
         typer.Option(
-            help="Push entries a billing export file already holds too. Only when that "
-            "file never reached this billing system: otherwise the customer is credited twice."
+            help="Leave out entries a billing export file already holds: when those files "
+            "were loaded into this billing system, pushing them would credit twice."
         ),
     ] = False,
 ) -> None:
@@ -98,8 +98,8 @@ def push_(
     (a timeout, 429, 5xx) is tried again by a later push after a backoff; a permanent one
     (no billing_id, a currency Stripe cannot take) is failed, shown by `billing status`,
     and pushed again only with --retry-failed. Entries written by `billing export` are
-    left out unless --include-exported. Prints {"pushed": n, "failed": n, "pending": n}
-    with --json.
+    pushed too, with a warning, unless --skip-exported. Prints {"pushed": n, "failed":
+    n, "pending": n} with --json.
     """
     from makegood.billing.ports import BILLING_SINKS
     from makegood.billing.push import push
@@ -110,16 +110,28 @@ def push_(
     def once(first: bool = True) -> PushReport:
         context = (app_.engine, chosen, app_.now, app_.actor, app_.settings.billing, limit)
         again = retry_failed and first
-        return push(*context, retry_failed=again, include_exported=include_exported)
+        return push(*context, retry_failed=again, skip_exported=skip_exported)
 
     report = _watch(once, every, app_.err) if watch else once()
+    if report.exported and not skip_exported:
+        _warn_exported(app_.err, sink, report.exported)
     app_.emit(
         {"pushed": report.pushed, "failed": report.failed, "pending": report.pending},
-        lambda: _print_push(app_.out, sink, report),
+        lambda: _print_push(app_.out, sink, report, skip_exported),
     )
 
 
-def _print_push(out: Any, sink: str, report: PushReport) -> None:
+def _warn_exported(err: Any, sink: str, exported: int) -> None:
+    err.print(
+        f"makegood: warning: {counted(exported, 'entry', 'entries')} handed to {sink} this "
+        "time had also been written to a billing export file. If that file was loaded into "
+        "this billing system, those customers now hold each of these credits twice there "
+        "(remove one of each pair). --skip-exported leaves such entries out.",
+        markup=False,
+    )
+
+
+def _print_push(out: Any, sink: str, report: PushReport, skipped: bool) -> None:
     if report.requeued:
         again = counted(report.requeued, "failed entry", "failed entries")
         out.print(f"{sink}: {again} tried again")
@@ -127,10 +139,10 @@ def _print_push(out: Any, sink: str, report: PushReport) -> None:
         f"{sink}: pushed {counted(report.pushed, 'entry', 'entries')}, "
         f"{report.failed} failed, {report.pending} still pending"
     )
-    if report.exported:
+    if report.exported and skipped:
         out.print(
             f"{sink}: {counted(report.exported, 'entry', 'entries')} left out, already in a "
-            "billing export file (--include-exported pushes them too)"
+            "billing export file (--skip-exported)"
         )
 
 
@@ -239,6 +251,7 @@ def _watch(once: Callable[[bool], PushReport], every: float, err: Any) -> PushRe
         total.failed += report.failed
         total.retried += report.retried
         total.requeued += report.requeued
-        total.pending, total.exported = report.pending, report.exported
+        total.pending = report.pending
+        total.exported += report.exported
         stop.wait(every)
     return total

@@ -10,10 +10,12 @@ tried again after a backoff, failed once ``max_attempts`` is spent. A push kille
 while asking leaves the row pending; the next push asks again, and the sink finds
 what it already made instead of making it twice.
 
-An entry already written to a billing export file is not pushed (unless asked): the
-file was meant to be loaded into the billing system, and a push would credit twice.
-A failed entry stays failed until ``retry_failed`` gives it back to the queue, once
-its cause is fixed; a credit voided meanwhile stays failed (never to reach the bill).
+An entry already written to a billing export file is pushed like any other (each
+entry once per sink), but counted, so that the command can warn: if that file was
+loaded into this billing system, the push credits the customer twice. With
+``skip_exported`` such entries are left out. A failed entry stays failed until
+``retry_failed`` gives it back to the queue, once its cause is fixed; a credit voided
+meanwhile stays failed (never to reach the bill).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class PushReport:
     failed: int = 0
     pending: int = 0
     retried: int = 0
-    # Entries written to a billing export file, left out (see the module's docstring).
+    # Entries a billing export file holds: left out with skip_exported, else queued for
+    # this sink all the same (see the module's docstring).
     exported: int = 0
     # Failed entries given back to the queue by ``retry_failed``.
     requeued: int = 0
@@ -56,7 +59,7 @@ def push(
     limit: int | None = None,
     *,
     retry_failed: bool = False,
-    include_exported: bool = False,
+    skip_exported: bool = False,
 ) -> PushReport:
     """Hand every due entry to ``sink`` (at most ``limit``); answers what happened."""
     report, last = PushReport(), 0
@@ -64,10 +67,9 @@ def push(
     patient = bool(getattr(sink, "patient", False))
     with UnitOfWork(engine) as uow:
         if retry_failed:
-            report.requeued = requeue_failed(uow.session, sink.name, now(), include_exported)
-        enqueue(uow.session, sink.name, now(), include_exported)
-        if not include_exported:
-            report.exported = _exported_only(uow.session, sink.name)
+            report.requeued = requeue_failed(uow.session, sink.name, now(), skip_exported)
+        enqueue(uow.session, sink.name, now(), skip_exported)
+        report.exported = _exported(uow.session, sink.name, skip_exported)
         uow.commit()
     while limit is None or report.pushed + report.failed + report.retried < limit:
         with UnitOfWork(engine) as uow:
@@ -106,9 +108,9 @@ def push(
     return report
 
 
-def enqueue(session: Session, sink: str, now: datetime, include_exported: bool = False) -> int:
-    """A pending delivery row for every entry the sink has none for (and, unless
-    ``include_exported``, that no billing export file holds); answers how many are
+def enqueue(session: Session, sink: str, now: datetime, skip_exported: bool = False) -> int:
+    """A pending delivery row for every entry the sink has none for (with
+    ``skip_exported``, only those no billing export file holds); answers how many are
     pending now."""
     fresh = select(
         LedgerEntry.id,
@@ -123,22 +125,22 @@ def enqueue(session: Session, sink: str, now: datetime, include_exported: bool =
         .where(BillingDelivery.entry_id == LedgerEntry.id, BillingDelivery.sink == sink)
         .exists()
     )
-    if not include_exported:
+    if skip_exported:
         fresh = fresh.where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
     columns = ["entry_id", "sink", "state", "reason", "attempts", "rounding_minor", "updated_at"]
     session.execute(insert(BillingDelivery).from_select(columns, fresh.order_by(LedgerEntry.id)))
     return _count(session, sink, "pending")
 
 
-def requeue_failed(session: Session, sink: str, now: datetime, include_exported: bool) -> int:
+def requeue_failed(session: Session, sink: str, now: datetime, skip_exported: bool) -> int:
     """Give this sink's failed entries back to the queue, once their cause is fixed (a
-    billing_id imported): but never a credit voided meanwhile, nor (unless
-    ``include_exported``) an entry written to a billing export file since."""
+    billing_id imported): but never a credit voided meanwhile, nor (with
+    ``skip_exported``) an entry written to a billing export file since."""
     voided = select(LedgerEntry.offer_id).where(LedgerEntry.kind == "reversal")
     credits = select(LedgerEntry.id).where(
         or_(LedgerEntry.kind == "reversal", ~LedgerEntry.offer_id.in_(voided))
     )
-    if not include_exported:
+    if skip_exported:
         credits = credits.where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
     rows = session.scalars(
         select(BillingDelivery).where(
@@ -153,23 +155,16 @@ def requeue_failed(session: Session, sink: str, now: datetime, include_exported:
     return len(rows)
 
 
-def _exported_only(session: Session, sink: str) -> int:
-    """Entries left out of this sink because a billing export file holds them."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ExportItem)
-            .where(
-                ~select(BillingDelivery.entry_id)
-                .where(
-                    BillingDelivery.entry_id == ExportItem.entry_id,
-                    BillingDelivery.sink == sink,
-                )
-                .exists()
-            )
-        )
-        or 0
+def _exported(session: Session, sink: str, skipped: bool) -> int:
+    """Entries a billing export file holds that this sink has no row for (left out),
+    or, when not skipped, that wait pending for it (about to be pushed all the same)."""
+    held = select(BillingDelivery.entry_id).where(
+        BillingDelivery.entry_id == ExportItem.entry_id, BillingDelivery.sink == sink
     )
+    if not skipped:
+        held = held.where(BillingDelivery.state == "pending")
+    found = held.exists() if not skipped else ~held.exists()
+    return int(session.scalar(select(func.count()).select_from(ExportItem).where(found)) or 0)
 
 
 def _next_due(session: Session, sink: str, now: datetime, after: int) -> BillingDelivery | None:
@@ -198,12 +193,9 @@ def _item(session: Session, entry_id: int, sink: str) -> tuple[BillingItem, str 
         .where(LedgerEntry.id == entry_id)
     ).one()
     state, reference = (
-        _credit_reversed(session, entry, sink)
+        _counterpart(session, entry, sink, reversal=False)
         if entry.kind == "reversal"
-        else (
-            "n/a",
-            None,
-        )
+        else (_reversed_first(session, entry, sink), None)
     )
     item = BillingItem(
         credit_id=entry.id,
@@ -218,27 +210,40 @@ def _item(session: Session, entry_id: int, sink: str) -> tuple[BillingItem, str 
     return item, state
 
 
-def _credit_reversed(
-    session: Session, reversal: LedgerEntry, sink: str
+def _counterpart(
+    session: Session, entry: LedgerEntry, sink: str, reversal: bool
 ) -> tuple[str | None, str | None]:
-    """(state, reference) of the credit a reversal reverses with ``sink``."""
+    """(state, reference) with ``sink`` of the other entry of the same offer: the
+    credit a reversal reverses, or (``reversal``) the reversal of a credit."""
+    kind = LedgerEntry.kind == "reversal" if reversal else LedgerEntry.kind != "reversal"
     found = session.execute(
         select(BillingDelivery.state, BillingDelivery.external_id)
         .join(LedgerEntry, LedgerEntry.id == BillingDelivery.entry_id)
-        .where(
-            LedgerEntry.offer_id == reversal.offer_id,
-            LedgerEntry.kind != "reversal",
-            BillingDelivery.sink == sink,
-        )
+        .where(LedgerEntry.offer_id == entry.offer_id, kind, BillingDelivery.sink == sink)
     ).first()
     return (None, None) if found is None else (found.state, found.external_id)
 
 
+def _reversed_first(session: Session, credit: LedgerEntry, sink: str) -> str:
+    """ "reversed first" when the credit's reversal already went to ``sink`` before it
+    (it was left out of a push meanwhile, say with skip_exported): the voided credit
+    must not reach the bill now. "n/a" otherwise."""
+    state, _ = _counterpart(session, credit, sink, reversal=True)
+    return "reversed first" if state == "delivered" else "n/a"
+
+
 def _unreached(item: BillingItem, reversed_state: str | None) -> Receipt | None:
     """A reversal waits for its credit, and is nothing to push when the credit never
-    reached the billing system (no customer must be charged for a credit they never got)."""
+    reached the billing system (no customer must be charged for a credit they never
+    got); a credit whose reversal went first is nothing to push either."""
     if reversed_state == "pending":
         return Receipt(item.credit_id, "retry", detail="waits for the credit it reverses")
+    if reversed_state == "reversed first":
+        return Receipt(
+            item.credit_id,
+            "delivered",
+            detail="voided before it reached this billing system; nothing put on the bill",
+        )
     if reversed_state in (None, "failed"):
         return Receipt(
             item.credit_id,

@@ -45,13 +45,13 @@ def export(
     now: datetime,
     actor: str,
     batch_id: int | None = None,
-    include_pushed: bool = False,
+    skip_pushed: bool = False,
 ) -> Export:
     """Hand every entry not exported yet (or one batch again) to ``sink``; each entry is
     exported once: a sink that does not take every entry leaves no batch behind."""
     if batch_id is not None:
         return _deliver(sink, out, batch_entries(session, batch_id), batch_id)
-    batch, entries = export_pending(session, now, actor, sink.name, str(out), include_pushed)
+    batch, entries = export_pending(session, now, actor, sink.name, str(out), skip_pushed)
     return _deliver(sink, out, entries, None if batch is None else batch.id)
 
 
@@ -68,12 +68,12 @@ def export_pending(
     actor: str,
     fmt: str,
     destination: str,
-    include_pushed: bool = False,
+    skip_pushed: bool = False,
 ) -> tuple[ExportBatch | None, Sequence[LedgerEntry]]:
     """Put every entry not exported yet into a new batch; (None, []) when none is left.
-    An entry pushed (or being pushed) to a billing sink is left out unless
-    ``include_pushed``: it is on its way to the bill already."""
-    pushed = "" if include_pushed else PUSHED
+    With ``skip_pushed``, an entry pushed (or being pushed) to a billing sink is left
+    out: it is on its way to the bill already."""
+    pushed = PUSHED if skip_pushed else ""
     query = select(LedgerEntry.id).where(~LedgerEntry.id.in_(select(ExportItem.entry_id)))
     if pushed:
         query = query.where(text(pushed))
