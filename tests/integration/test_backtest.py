@@ -13,26 +13,23 @@ from collections import Counter
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-import httpx
 from sqlalchemy import func, select
 
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.campaigns.planning import decide_all, plan
 from makegood.console import campaign_page
-from makegood.console.users import add_user
 from makegood.credits.models import LedgerEntry, Offer
 from makegood.customers.models import Customer
 from makegood.db.uow import UnitOfWork
-from makegood.entrypoints.app import create_app
 from makegood.incidents.models import Incident
 from makegood.incidents.service import Declaration, declare
 from makegood.messaging.models import Message
 from makegood.policy.schema import parse_policy
 from tests.support import cli
 from tests.support import truth as gt
+from tests.support.console import as_viewer
 from tests.support.delivery import executed, settings
-from tests.support.server import MovableClock, served
 from tests.support.world import SECRET, SEED_POLICY
 
 COUNTED = (Campaign, Offer, LedgerEntry, Message, AuditEntry)
@@ -144,7 +141,6 @@ def _draft_page(engine, database_url, world, sink) -> tuple[str, int]:
         draft = plan(
             uow.session, world.streaming, parse_policy(SEED_POLICY), Decimal(0), gt.NOW, "cx"
         )
-        add_user(uow.session, "vic", "viewer", "a long enough password", gt.NOW, "t", "Vic")
         granted = uow.session.scalar(
             select(func.sum(LedgerEntry.amount_minor)).where(
                 LedgerEntry.incident_id == world.shipping
@@ -152,19 +148,7 @@ def _draft_page(engine, database_url, world, sink) -> tuple[str, int]:
         )
         uow.commit()
     config = settings(database_url, port).model_copy(update={"base_url": "http://127.0.0.1"})
-    with (
-        served(create_app(config, MovableClock(gt.NOW))) as base,
-        httpx.Client(base_url=base, timeout=30) as web,
-    ):
-        form = web.get("/console/login")
-        web.post(
-            "/console/login",
-            data={
-                "csrf": re.search(r'name="csrf" value="([^"]+)"', form.text).group(1),
-                "username": "vic",
-                "password": "a long enough password",
-            },
-        )
+    with as_viewer(engine, config, gt.NOW) as web:
         shown = web.get(f"/console/campaigns/{draft.id}").text
     return shown[shown.index('id="backtest"') :][:2000], int(granted)
 

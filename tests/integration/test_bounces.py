@@ -6,7 +6,6 @@ bounce is counted, a vacation reply is left alone — once, however often read."
 
 from __future__ import annotations
 
-import html
 import json
 import mailbox
 import os
@@ -24,13 +23,13 @@ from makegood.adapters import mailbox as builtin_mailbox
 from makegood.audit.models import AuditEntry
 from makegood.campaigns.models import Campaign
 from makegood.channel_config import BounceSettings
-from makegood.console.users import add_user
 from makegood.core.tokens import bounce_message, bounce_token
 from makegood.db.uow import UnitOfWork
 from makegood.entrypoints.app import create_app
 from makegood.messaging.models import MailFeedback, Message, Suppression
 from makegood.reports.schemas import ReportOut
 from makegood.reports.service import incident_report
+from tests.support.console import as_viewer
 from tests.support.delivery import SENT_AT, executed, send, settings
 from tests.support.server import MovableClock, served
 from tests.support.world import SECRET
@@ -163,19 +162,8 @@ def _console_counts(engine, config, gone: Message, angry: Message) -> None:
     """The console's incident page says how many apologies bounced and drew a
     complaint, beside the other outcomes."""
     with UnitOfWork(engine) as uow:
-        add_user(uow.session, "vic", "viewer", "a long enough password", SENT_AT, "t", "Vic")
         incidents = {m.id: _incident(uow.session, m) for m in (gone, angry)}
-        uow.commit()
-    with (
-        served(create_app(config, MovableClock(SENT_AT))) as base,
-        httpx.Client(base_url=base, timeout=30) as web,
-    ):
-        form = web.get("/console/login")
-        token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', form.text).group(1))
-        web.post(
-            "/console/login",
-            data={"csrf": token, "username": "vic", "password": "a long enough password"},
-        )
+    with as_viewer(engine, config, SENT_AT) as web:
         pages = {i: web.get(f"/console/incidents/{i}").text for i in set(incidents.values())}
     for message, label in ((gone, "Bounced"), (angry, "Complained")):
         page = pages[incidents[message.id]]

@@ -4,13 +4,10 @@ ledger entry one pending invoice item, exactly once, whatever is retried or lost
 from __future__ import annotations
 
 import csv
-import html
-import re
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
@@ -22,20 +19,18 @@ from makegood.billing.push import push
 from makegood.billing.reconcile import reconcile
 from makegood.billing.standing import status
 from makegood.config import BillingSettings, Settings, StripeSettings
-from makegood.console.users import add_user
 from makegood.core.money import Money
 from makegood.credits.models import LedgerEntry
 from makegood.credits.service import void
 from makegood.customers.models import Customer
 from makegood.customers.service import import_customers
 from makegood.db.uow import UnitOfWork
-from makegood.entrypoints.app import create_app
 from makegood.reports import html as html_report
 from makegood.reports.schemas import ReportOut
 from makegood.reports.service import incident_report
 from tests.integration.test_billing import executed
 from tests.support import truth as gt
-from tests.support.server import MovableClock, served
+from tests.support.console import as_viewer
 from tests.support.stripe_server import bill_now, client, items_of, localstripe
 from tests.support.world import SECRET, build_world
 
@@ -345,19 +340,7 @@ def _failures_shown_in_report_and_console(engine, settings, incident_id, late) -
     assert {f.entry_id for f in shown.failures} == {e.id for e in mine}
     assert "On the bill" in page and "has no billing_id" in page
     failed = mine[0]
-    with UnitOfWork(engine) as uow:
-        add_user(uow.session, "vic", "viewer", "a long enough password", NOW, "t", "Vic")
-        uow.commit()
-    with (
-        served(create_app(settings, MovableClock(NOW))) as base,
-        httpx.Client(base_url=base, timeout=30) as web,
-    ):
-        form = web.get("/console/login")
-        token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', form.text).group(1))
-        web.post(
-            "/console/login",
-            data={"csrf": token, "username": "vic", "password": "a long enough password"},
-        )
+    with as_viewer(engine, settings, NOW) as web:
         incident = web.get(f"/console/incidents/{incident_id}").text
         assert "On the bill" in incident and f"#{failed.id}" in incident
         assert "has no billing_id" in incident
