@@ -157,12 +157,13 @@ def requeue_failed(session: Session, sink: str, now: datetime, skip_exported: bo
 
 def _exported(session: Session, sink: str, skipped: bool) -> int:
     """Entries a billing export file holds that this sink has no row for (left out),
-    or, when not skipped, that wait pending for it (about to be pushed all the same)."""
+    or, when not skipped, that wait for their first try with it (about to be pushed
+    all the same; counted once, not again on each retry)."""
     held = select(BillingDelivery.entry_id).where(
         BillingDelivery.entry_id == ExportItem.entry_id, BillingDelivery.sink == sink
     )
     if not skipped:
-        held = held.where(BillingDelivery.state == "pending")
+        held = held.where(BillingDelivery.state == "pending", BillingDelivery.attempts == 0)
     found = held.exists() if not skipped else ~held.exists()
     return int(session.scalar(select(func.count()).select_from(ExportItem).where(found)) or 0)
 
@@ -225,9 +226,9 @@ def _counterpart(
 
 
 def _reversed_first(session: Session, credit: LedgerEntry, sink: str) -> str:
-    """ "reversed first" when the credit's reversal already went to ``sink`` before it
-    (it was left out of a push meanwhile, say with skip_exported): the voided credit
-    must not reach the bill now. "n/a" otherwise."""
+    """Whether the credit's reversal already went to ``sink`` before it (the credit was
+    left out of a push meanwhile, say with skip_exported), as "reversed first", else
+    "n/a": a voided credit must not reach the bill after its reversal."""
     state, _ = _counterpart(session, credit, sink, reversal=True)
     return "reversed first" if state == "delivered" else "n/a"
 
