@@ -158,7 +158,7 @@ def test_a_plugin_channel_and_billing_sink_run_end_to_end(
     assert json.loads(skipped.stdout) == {"pushed": 0, "failed": 0, "pending": 0}
     pushed = makegood(push, installed, pushing, tmp_path)
     assert json.loads(pushed.stdout) == {"pushed": entries, "failed": 0, "pending": 0}
-    assert f"warning: {entries} entries handed to ledgerbook" in pushed.stderr
+    assert f"warning: {entries} entries pushed to ledgerbook for the first time" in pushed.stderr
     again = makegood(push, installed, pushing, tmp_path)
     assert json.loads(again.stdout)["pushed"] == 0 and "warning" not in again.stderr
     taken = Counter(row["credit_id"] for row in json.loads(ledger.read_text()))

@@ -123,10 +123,11 @@ def push_(
 
 def _warn_exported(err: Any, sink: str, exported: int) -> None:
     err.print(
-        f"makegood: warning: {counted(exported, 'entry', 'entries')} handed to {sink} this "
-        "time had also been written to a billing export file. If that file was loaded into "
-        "this billing system, those customers now hold each of these credits twice there "
-        "(remove one of each pair). --skip-exported leaves such entries out.",
+        f"makegood: warning: {counted(exported, 'entry', 'entries')} pushed to {sink} for "
+        "the first time (or queued, past --limit) had also been written to a billing export "
+        "file. If that file was loaded into this billing system, those customers hold each "
+        "of these credits twice there (remove one of each pair). --skip-exported leaves such "
+        "entries out.",
         markup=False,
     )
 
