@@ -31,10 +31,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def usable_key(secret_key: str | SecretStr) -> bool:
+    """Whether the secret key is long enough to sign and seal with (16 characters)."""
+    value = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+    return len(value) >= 16
+
+
 def required_key(secret_key: str | SecretStr, to: str) -> str:
     """The secret key, or an error saying what it is needed ``to`` do."""
     value = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
-    if len(value) < 16:
+    if not usable_key(value):
         raise ConfigurationError(
             f"MAKEGOOD_SECRET_KEY must be set (16 characters or more) {to}; for example: "
             "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
@@ -93,7 +99,7 @@ def unsubscribe_token(secret_key: str, customer_id: str) -> str:
     """The token of a customer's one-click unsubscribe link: their id, and a MAC of it
     under the secret key (nothing to store; it cannot be forged or moved to another
     customer). Empty without a secret key: no link is offered then."""
-    if len(secret_key) < 16:
+    if not usable_key(secret_key):
         return ""
     who = base64.urlsafe_b64encode(customer_id.encode()).decode().rstrip("=")
     return f"{who}.{_unsubscribe_mac(secret_key, customer_id)}"
@@ -102,7 +108,7 @@ def unsubscribe_token(secret_key: str, customer_id: str) -> str:
 def unsubscribe_customer(secret_key: str, token: str) -> str | None:
     """The customer a genuine unsubscribe token names; None for anything else."""
     who, dot, mac = token.partition(".")
-    if not dot or len(secret_key) < 16 or len(token) > 600:
+    if not dot or not usable_key(secret_key) or len(token) > 600:
         return None
     try:
         customer_id = base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode()
@@ -125,7 +131,7 @@ def bounce_token(secret_key: str, message_id: int) -> str:
     """The token in a message's return path (``bounce+TOKEN@domain``): the message id in
     base 36 and a MAC of it, in lower case only, since some mail systems lower-case
     the addresses they bounce to. Empty without a secret key."""
-    if len(secret_key) < 16 or message_id < 0:
+    if not usable_key(secret_key) or message_id < 0:
         return ""
     digits, n = "", message_id
     while True:
@@ -139,7 +145,7 @@ def bounce_token(secret_key: str, message_id: int) -> str:
 def bounce_message(secret_key: str, token: str) -> int | None:
     """The message a genuine bounce token names; None for anything else."""
     digits, dash, mac = token.strip().lower().partition("-")
-    if not dash or not digits or len(token) > 40 or len(secret_key) < 16:
+    if not dash or not digits or len(token) > 40 or not usable_key(secret_key):
         return None
     if any(c not in _BASE36 for c in digits):
         return None

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 def _sender(app_: AppContext, progress: Tick | None = None) -> Sender:
     # The root's sender, made here: Jinja2 and the channels load only for the commands
     # that send.
+    from makegood.core.tokens import usable_key
     from makegood.messaging.sender import for_root
 
     app_.uow()  # refuses an uninitialised or old schema, naming the fix
-    if len(app_.settings.secret_key.get_secret_value()) < 16:
+    if not usable_key(app_.settings.secret_key):
         app_.err.print(
             "makegood: warning: MAKEGOOD_SECRET_KEY is not set, so emails go out without "
             "the one-click unsubscribe link (RFC 8058) and the return path for bounces "

@@ -15,13 +15,12 @@ its SubscribeURL goes to the audit log for an operator to open.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
@@ -34,7 +33,7 @@ from makegood.audit.service import record
 from makegood.db.uow import UnitOfWork
 from makegood.kits.http.deps import Svc
 from makegood.kits.http.errors import ApiError, ErrorResponse
-from makegood.kits.http.hooks import REFUSALS, bearer
+from makegood.kits.http.hooks import REFUSALS, bearer, require_token
 from makegood.messaging.feedback import report_key, take
 from makegood.messaging.feedback_events import SnsConfirmation, from_event, sns_confirmations
 from makegood.messaging.feedback_reports import FeedbackError
@@ -99,24 +98,17 @@ def _hook_token(
     basic: Annotated[HTTPBasicCredentials | None, Depends(token_basic)],
 ) -> None:
     """503 while no token is configured; 401 with a Basic and a Bearer challenge unless
-    the request carries the token either way. Compared as bytes in constant time."""
-    expected = svc.settings.bounces.hook_token.get_secret_value()
-    if not expected:
-        raise ApiError(
-            503,
-            "hook_disabled",
-            "the mail events hook is off: set MAKEGOOD_BOUNCES__HOOK_TOKEN (or hook_token "
-            "under [bounces] in makegood.toml) and send it as 'Authorization: Bearer "
-            "<token>' or as the password of HTTP Basic credentials",
-        )
-    given = bearer_.credentials if bearer_ else basic.password if basic else ""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            401,
-            "send the mail events token as 'Authorization: Bearer <token>', or as the "
-            "password of HTTP Basic credentials (https://user:<token>@host/...)",
-            headers={"WWW-Authenticate": CHALLENGE},
-        )
+    the request carries the token either way."""
+    require_token(
+        bearer_.credentials if bearer_ else basic.password if basic else None,
+        svc.settings.bounces.hook_token.get_secret_value(),
+        off="the mail events hook is off: set MAKEGOOD_BOUNCES__HOOK_TOKEN (or hook_token "
+        "under [bounces] in makegood.toml) and send it as 'Authorization: Bearer <token>' "
+        "or as the password of HTTP Basic credentials",
+        wrong="send the mail events token as 'Authorization: Bearer <token>', or as the "
+        "password of HTTP Basic credentials (https://user:<token>@host/...)",
+        challenge=CHALLENGE,
+    )
 
 
 async def _json_body(request: Request) -> object:

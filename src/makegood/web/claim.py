@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.pool import QueuePool
 
-from makegood.core.errors import ConfigurationError
+from makegood.core.tokens import required_key
 from makegood.credits.service import ClaimView, claim, claim_in_one_statement, look
 from makegood.db.uow import UnitOfWork
 from makegood.kits.http.deps import Svc, services
@@ -58,8 +58,7 @@ NO_STORE = {
 
 def csrf_for(secret_key: str, token: str) -> str:
     """The form field that proves a POST came from the page served for ``token``."""
-    if len(secret_key) < 16:
-        raise ConfigurationError("MAKEGOOD_SECRET_KEY must be set (16 characters or more)")
+    secret_key = required_key(secret_key, "to sign the claim forms")
     key = hashlib.sha256(b"makegood-claim-csrf\x00" + secret_key.encode()).digest()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 

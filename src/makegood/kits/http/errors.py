@@ -34,9 +34,17 @@ class ErrorResponse(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        challenge: str = "Bearer",
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.challenge = challenge  # a 401's WWW-Authenticate
 
 
 STATUS = {
@@ -85,9 +93,11 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_json(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def error_json(
+    status: int, code: str, message: str, field: str | None = None, challenge: str = "Bearer"
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "field": field}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": challenge} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -102,7 +112,7 @@ def _field_of(exc: MakegoodError) -> str | None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message, exc.field)
+        return error_json(exc.status, exc.code, exc.message, exc.field, exc.challenge)
 
     @app.exception_handler(MakegoodError)
     async def _domain(request: Request, exc: MakegoodError) -> JSONResponse:

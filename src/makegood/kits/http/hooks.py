@@ -28,13 +28,19 @@ def bearer(scheme: str, setting_env: str, note: str = "") -> HTTPBearer:
 
 
 def require_token(
-    credentials: HTTPAuthorizationCredentials | None, expected: str, *, off: str, wrong: str
+    given: HTTPAuthorizationCredentials | str | None,
+    expected: str,
+    *,
+    off: str,
+    wrong: str,
+    challenge: str = "Bearer",
 ) -> None:
-    """503 (saying ``off``) when no token is configured; 401 (saying ``wrong``) unless the
-    request's bearer token is that one. Compared as bytes in constant time, so how much
-    of a guess matched stays unknown."""
+    """503 (saying ``off``) when no token is configured; 401 (saying ``wrong``, with
+    ``challenge`` as its WWW-Authenticate) unless the token the request gave (its bearer
+    credentials, or a token found another way) is that one. Compared as bytes in
+    constant time, so how much of a guess matched stays unknown."""
     if not expected:
         raise ApiError(503, "hook_disabled", off)
-    given = credentials.credentials if credentials is not None else ""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "unauthorized", wrong)
+    token = given.credentials if isinstance(given, HTTPAuthorizationCredentials) else given
+    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", wrong, challenge=challenge)
